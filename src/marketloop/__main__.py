@@ -1,0 +1,3 @@
+from marketloop.cli.main import main
+
+main()

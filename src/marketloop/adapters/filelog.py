@@ -1,0 +1,289 @@
+"""FileLog: the embedded event log. CRC-framed, append-only segment files with group-commit fsync.
+
+Layout: `DIR/p{partition}/{base_offset:020d}.seg`. Each record is framed as
+`<u32 length><u32 crc32>payload`. Appends that arrive while an fsync is in
+flight are written and synced together (group commit), so throughput grows
+with concurrency while every acknowledged record is on disk.
+
+Recovery on open scans the segments: a torn or corrupt tail of the last
+segment (a write that was never acknowledged) is truncated; corruption in an
+older segment is an error, never silently skipped. One process owns a log
+directory at a time (an exclusive `flock` on `DIR/LOCK`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import fcntl
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from marketloop.ports.eventlog import START, LogLockedError, Record
+
+FRAME = struct.Struct("<II")
+INDEX_EVERY = 1024  # records between sparse index entries
+READ_CHUNK = 1 << 20
+
+
+class LogCorruptError(RuntimeError):
+    """A segment other than the last one has a bad frame: the disk lost acknowledged data."""
+
+
+@dataclass
+class _Segment:
+    base: int
+    path: Path
+    size: int = 0
+
+
+@dataclass
+class _Pending:
+    frames: bytes
+    count: int
+    future: asyncio.Future[int]
+
+
+@dataclass
+class _Partition:
+    directory: Path
+    segments: list[_Segment] = field(default_factory=list)
+    index: list[tuple[int, int, int]] = field(default_factory=list)  # (offset, segment no, byte pos)
+    next_offset: int = 0
+    durable: int = START
+    fd: int = -1
+    pending: list[_Pending] = field(default_factory=list)
+    flushing: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _frames(records: Sequence[bytes]) -> bytes:
+    pack = FRAME.pack
+    crc = zlib.crc32
+    return b"".join([pack(len(r), crc(r)) + r for r in records])
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileLog:
+    """The `EventLog` port on local files."""
+
+    def __init__(self, directory: Path, *, partitions: int = 1, segment_bytes: int = 256 << 20) -> None:
+        self._directory = directory
+        self._segment_bytes = segment_bytes
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise LogLockedError(f"{directory} is in use by another marketloop process") from None
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filelog-sync")
+        self._parts = [self._open_partition(directory / f"p{n}") for n in range(partitions)]
+
+    @property
+    def partitions(self) -> int:
+        return len(self._parts)
+
+    # -- recovery --------------------------------------------------------
+
+    def _open_partition(self, directory: Path) -> _Partition:
+        directory.mkdir(parents=True, exist_ok=True)
+        part = _Partition(directory=directory)
+        paths = sorted(directory.glob("*.seg"))
+        for number, path in enumerate(paths):
+            segment = _Segment(base=int(path.stem), path=path)
+            part.segments.append(segment)
+            self._scan(part, number, last=number == len(paths) - 1)
+        if not part.segments:
+            self._new_segment(part)
+        else:
+            part.fd = os.open(part.segments[-1].path, os.O_WRONLY | os.O_APPEND)
+        part.durable = part.next_offset - 1
+        return part
+
+    def _scan(self, part: _Partition, number: int, *, last: bool) -> None:
+        segment = part.segments[number]
+        if segment.base != part.next_offset:
+            raise LogCorruptError(f"{segment.path}: starts at {segment.base}, expected {part.next_offset}")
+        data = segment.path.read_bytes()
+        pos, offset = 0, segment.base
+        while pos + FRAME.size <= len(data):
+            length, crc = FRAME.unpack_from(data, pos)
+            end = pos + FRAME.size + length
+            if end > len(data) or zlib.crc32(data[pos + FRAME.size : end]) != crc:
+                break
+            if offset % INDEX_EVERY == 0:
+                part.index.append((offset, number, pos))
+            pos, offset = end, offset + 1
+        if pos != len(data):
+            if not last:
+                raise LogCorruptError(f"{segment.path}: bad frame at byte {pos} in a closed segment")
+            # The torn tail of a write that was never acknowledged.
+            os.truncate(segment.path, pos)
+        segment.size = pos
+        part.next_offset = offset
+
+    def _new_segment(self, part: _Partition) -> None:
+        if part.fd >= 0:
+            os.close(part.fd)
+        path = part.directory / f"{part.next_offset:020d}.seg"
+        part.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        _fsync_dir(part.directory)
+        part.segments.append(_Segment(base=part.next_offset, path=path))
+
+    # -- append ------------------------------------------------------------
+
+    async def append(self, partition: int, records: Sequence[bytes]) -> int:
+        if not records:
+            raise ValueError("append needs at least one record")
+        part = self._parts[partition]
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        part.pending.append(_Pending(_frames(records), len(records), future))
+        if not part.flushing:
+            part.flushing = True
+            asyncio.get_running_loop().create_task(self._flush(part))
+        return await future
+
+    async def _flush(self, part: _Partition) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while part.pending:
+                batch, part.pending = part.pending, []
+                try:
+                    last = await loop.run_in_executor(self._io, self._write, part, batch)
+                except OSError as error:
+                    for pending in batch:
+                        pending.future.set_exception(error)
+                    continue
+                offset = last - sum(p.count for p in batch)
+                for pending in batch:
+                    offset += pending.count
+                    pending.future.set_result(offset)
+        finally:
+            part.flushing = False
+
+    def _write(self, part: _Partition, batch: list[_Pending]) -> int:
+        """Write and fsync a group of appends; returns the offset of the last record."""
+        data = b"".join(p.frames for p in batch)
+        count = sum(p.count for p in batch)
+        segment = part.segments[-1]
+        if segment.size and segment.size + len(data) > self._segment_bytes:
+            self._new_segment(part)
+            segment = part.segments[-1]
+        start = segment.size
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(part.fd, view)
+                view = view[written:]
+            os.fdatasync(part.fd)
+        except OSError:
+            os.ftruncate(part.fd, start)  # leave no partial group behind
+            raise
+        self._index_group(part, data, start, count)
+        segment.size = start + len(data)
+        part.next_offset += count
+        part.durable = part.next_offset - 1
+        return part.durable
+
+    def _index_group(self, part: _Partition, data: bytes, start: int, count: int) -> None:
+        first = part.next_offset
+        next_mark = -(-first // INDEX_EVERY) * INDEX_EVERY
+        if next_mark >= first + count:
+            return
+        number = len(part.segments) - 1
+        pos, offset = 0, first
+        entries = []
+        while offset < first + count:
+            if offset == next_mark:
+                entries.append((offset, number, start + pos))
+                next_mark += INDEX_EVERY
+            (length, _) = FRAME.unpack_from(data, pos)
+            pos += FRAME.size + length
+            offset += 1
+        with part.lock:
+            part.index.extend(entries)
+
+    # -- read ----------------------------------------------------------------
+
+    def end_offset(self, partition: int) -> int:
+        return self._parts[partition].durable
+
+    def read(self, partition: int, after: int, max_records: int) -> Iterator[Record]:
+        part = self._parts[partition]
+        durable = part.durable
+        target = after + 1
+        if target > durable or max_records <= 0:
+            return
+        number, pos, offset = self._seek(part, target)
+        remaining = min(max_records, durable - target + 1)
+        while remaining > 0:
+            segment = part.segments[number]
+            for record in self._read_segment(segment, pos, offset):
+                if record.offset >= target:
+                    yield record
+                    remaining -= 1
+                    if remaining == 0:
+                        return
+                offset = record.offset + 1
+            number, pos = number + 1, 0
+
+    def _seek(self, part: _Partition, target: int) -> tuple[int, int, int]:
+        with part.lock:
+            at = bisect.bisect_right(part.index, (target, len(part.segments), 1 << 62)) - 1
+            offset, number, pos = part.index[at] if at >= 0 else (0, 0, 0)
+        return number, pos, offset
+
+    @staticmethod
+    def _read_segment(segment: _Segment, pos: int, offset: int) -> Iterator[Record]:
+        with open(segment.path, "rb") as file:
+            file.seek(pos)
+            buffer = b""
+            while True:
+                chunk = file.read(READ_CHUNK)
+                if not chunk:
+                    return
+                buffer += chunk
+                at = 0
+                while at + FRAME.size <= len(buffer):
+                    length, crc = FRAME.unpack_from(buffer, at)
+                    end = at + FRAME.size + length
+                    if end > len(buffer):
+                        break
+                    value = buffer[at + FRAME.size : end]
+                    if zlib.crc32(value) != crc:
+                        raise LogCorruptError(f"{segment.path}: bad frame for offset {offset}")
+                    yield Record(offset, value)
+                    offset += 1
+                    at = end
+                buffer = buffer[at:]
+
+    async def close(self) -> None:
+        for part in self._parts:
+            while part.flushing or part.pending:
+                await asyncio.sleep(0.001)
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        """Release files; appends still pending are not waited for (use `close`)."""
+        self._io.shutdown(wait=True)
+        for part in self._parts:
+            if part.fd >= 0:
+                os.close(part.fd)
+                part.fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1

@@ -1,0 +1,37 @@
+"""The HTTP application: collection endpoints and, in later issues, the product API and console."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from marketloop import __version__
+from marketloop.api import problem
+from marketloop.api.routers import segment
+from marketloop.app.container import Container
+
+
+def create_app(container: Container) -> FastAPI:
+    """The app over an opened container; starting it starts the loader, stopping it drains."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container.start()
+        try:
+            yield
+        finally:
+            await container.aclose()
+
+    app = FastAPI(title="marketloop", version=__version__, lifespan=lifespan)
+    app.state.container = container
+    problem.install(app)
+    app.include_router(segment.router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    return app

@@ -1,0 +1,102 @@
+"""Wiring: which adapter serves which port, and the lifecycle of the whole.
+
+This is the only module that imports adapters. Engines receive ports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from marketloop.adapters.clock import SystemClock
+from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
+from marketloop.adapters.filelog import FileLog
+from marketloop.adapters.sql.engine import create_engine, upgrade
+from marketloop.adapters.sql.sources import SqlSourceRepository
+from marketloop.app.settings import Settings
+from marketloop.collect.loader import Loader
+from marketloop.collect.service import CollectService, PlanCheck
+from marketloop.collect.sources import SourceService
+from marketloop.core.events import Event
+from marketloop.ports.clock import Clock
+from marketloop.ports.state import Source
+
+
+class _AllowAll:
+    def apply(self, source: Source, events: list[Event]) -> None:
+        return None
+
+
+@dataclass(kw_only=True)
+class Container:
+    settings: Settings
+    clock: Clock
+    engine: sa.Engine
+    log: FileLog
+    warehouse: DuckDBWarehouse
+    sources: SourceService
+    plan: PlanCheck
+    collect: CollectService
+    loader: Loader
+
+    @classmethod
+    def open(cls, settings: Settings) -> Container:
+        """Open every store under `settings.data_dir` (creating it) and wire the services."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        clock = SystemClock()
+        engine = create_engine(settings.state_url)
+        upgrade(engine)
+        log = FileLog(
+            settings.data_dir / "log",
+            partitions=settings.eventlog.partitions,
+            segment_bytes=settings.eventlog.segment_bytes,
+        )
+        try:
+            warehouse = DuckDBWarehouse(
+                settings.data_dir / "warehouse" / "events.duckdb",
+                dedupe_window_rows=settings.warehouse.dedupe_window_rows,
+                threads=settings.warehouse.threads,
+            )
+        except BaseException:
+            log.close_sync()
+            raise
+        sources = SourceService(SqlSourceRepository(engine), clock)
+        plan = _AllowAll()
+        loader = Loader(
+            log,
+            warehouse,
+            clock,
+            min_batch=settings.loader.min_batch,
+            max_batch=settings.loader.max_batch,
+            max_wait=settings.loader.max_wait_seconds,
+        )
+        return cls(
+            settings=settings,
+            clock=clock,
+            engine=engine,
+            log=log,
+            warehouse=warehouse,
+            sources=sources,
+            plan=plan,
+            collect=CollectService(log, sources, plan, clock),
+            loader=loader,
+        )
+
+    def start(self) -> None:
+        """Start background consumers (the loader)."""
+        self.loader.start()
+
+    async def aclose(self) -> None:
+        """Drain: finish pending appends, load what is durable, release every store."""
+        await self.log.close()
+        self.loader.stop()
+        self.warehouse.close()
+        self.engine.dispose()
+
+    def close(self) -> None:
+        """Release every store without a running event loop (CLI commands)."""
+        self.loader.drain()
+        self.log.close_sync()
+        self.warehouse.close()
+        self.engine.dispose()

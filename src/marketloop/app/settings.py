@@ -1,0 +1,86 @@
+"""Settings: `marketloop.toml`, then `MARKETLOOP_*` environment variables, then command-line flags.
+
+Each port's adapter is picked by a type string with its own settings block,
+e.g. `[eventlog] type = "file"`; later issues add "nats", "kafka",
+"clickhouse", "postgresql".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class FileLogSettings(BaseModel):
+    type: Literal["file"] = "file"
+    partitions: int = Field(default=1, ge=1, le=256)
+    segment_bytes: int = Field(default=256 << 20, ge=1 << 16)
+
+
+class DuckDBSettings(BaseModel):
+    type: Literal["duckdb"] = "duckdb"
+    threads: int = Field(default=1, ge=1)
+    dedupe_window_rows: int = Field(default=1_000_000, ge=0)
+
+
+class StateSettings(BaseModel):
+    """Operational store; empty `url` means SQLite in the data directory."""
+
+    url: str = ""
+
+
+class LoaderSettings(BaseModel):
+    min_batch: int = Field(default=10_000, ge=1)
+    max_batch: int = Field(default=200_000, ge=1)
+    max_wait_seconds: float = Field(default=1.0, gt=0)
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MARKETLOOP_",
+        env_nested_delimiter="__",
+        toml_file="marketloop.toml",
+        extra="forbid",
+    )
+
+    data_dir: Path = Path("marketloop-data")
+    eventlog: FileLogSettings = FileLogSettings()
+    warehouse: DuckDBSettings = DuckDBSettings()
+    state: StateSettings = StateSettings()
+    loader: LoaderSettings = LoaderSettings()
+    server: ServerSettings = ServerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @property
+    def state_url(self) -> str:
+        return self.state.url or f"sqlite:///{(self.data_dir / 'state.sqlite').resolve()}"
+
+
+def load_settings(config: Path | None = None, **overrides: object) -> Settings:
+    """Settings from `config` (default ./marketloop.toml when present), the environment and `overrides`."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if config is None:
+        return Settings(**given)  # type: ignore[arg-type]
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=str(config))
+
+    return _FromFile(**given)  # type: ignore[arg-type]

@@ -1,0 +1,75 @@
+"""What every command shares: the `--data-dir` / `--config` options, the container, error output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+
+from marketloop.app.container import Container
+from marketloop.app.settings import Settings, load_settings
+from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.ports.eventlog import LogLockedError
+
+console = Console()
+errors = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where marketloop keeps its data [default: ./marketloop-data]."),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings file [default: ./marketloop.toml when present]."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+EXIT_CODES = {
+    ErrorKind.INVALID: 2,
+    ErrorKind.NOT_FOUND: 3,
+    ErrorKind.CONFLICT: 4,
+    ErrorKind.UNAUTHENTICATED: 5,
+    ErrorKind.FORBIDDEN: 5,
+    ErrorKind.TOO_LARGE: 2,
+    ErrorKind.UNSUPPORTED: 2,
+}
+
+
+def settings_for(data_dir: Path | None, config: Path | None, **overrides: Any) -> Settings:
+    return load_settings(config, data_dir=data_dir, **overrides)
+
+
+@contextmanager
+def opened(data_dir: Path | None, config: Path | None) -> Iterator[Container]:
+    """The container over the data directory, closed (and the log loaded) on exit."""
+    try:
+        container = Container.open(settings_for(data_dir, config))
+    except LogLockedError as error:
+        fail(f"{error}. Stop `marketloop serve` first, or use the HTTP API while it runs.", code=6)
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def report(error: MarketloopError) -> NoReturn:
+    """Print a domain error readably and exit with its code (outside a click context)."""
+    lines = [f"{error.title}" + (f": {error.detail}" if error.detail else "")]
+    lines += [f"  {e.pointer or '(body)'}: {e.detail}" for e in error.errors]
+    errors.print("[bold red]error:[/] " + "\n".join(lines), highlight=False)
+    sys.exit(EXIT_CODES.get(error.kind, 1))

@@ -1,0 +1,89 @@
+"""The `marketloop` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from marketloop.api.app import create_app
+from marketloop.app.container import Container
+from marketloop.cli import events, sources
+from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
+from marketloop.core.errors import MarketloopError
+from marketloop.ports.eventlog import LogLockedError
+
+app = typer.Typer(
+    name="marketloop",
+    help="marketloop: closed-loop marketing for banks (营销闭环平台).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(sources.app, name="sources")
+app.add_typer(events.app, name="events")
+
+Host = Annotated[str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")]
+Port = Annotated[int | None, typer.Option("--port", help="Port to listen on [default: 8000].")]
+
+
+def _serve(data_dir: Path | None, config: Path | None, host: str | None, port: int | None, *, demo: bool) -> None:
+    settings = settings_for(data_dir, config)
+    host = host or settings.server.host
+    port = settings.server.port if port is None else port
+    try:
+        container = Container.open(settings)
+    except LogLockedError as error:
+        fail(f"{error}: is another `marketloop serve` running on this data directory?", code=6)
+    if demo:
+        _demo_source(container)
+    console.print(f"marketloop listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    config_ = uvicorn.Config(
+        create_app(container),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config_).run()
+
+
+def _demo_source(container: Container) -> None:
+    key_file = container.settings.data_dir / "demo-write-key.txt"
+    if not key_file.exists():
+        _, key = container.sources.create("demo-app", project="default")
+        key_file.write_text(key + "\n")
+    key = key_file.read_text().strip()
+    console.print(f"Demo source [bold]demo-app[/] write key: [bold]{key}[/]")
+    console.print(
+        "Try: curl -u " + key + ": -H 'Content-Type: application/json' "
+        '-d \'{"userId":"C0001","event":"fund_page_view"}\' http://127.0.0.1:8000/v1/track',
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def serve(data_dir: DataDir = None, config: ConfigFile = None, host: Host = None, port: Port = None) -> None:
+    """Run the API with the loader until SIGTERM / Ctrl-C, then drain and stop."""
+    _serve(data_dir, config, host, port, demo=False)
+
+
+@app.command()
+def demo(data_dir: DataDir = None, config: ConfigFile = None, host: Host = None, port: Port = None) -> None:
+    """Start a demo: a ready source with its write key, the server and the API docs."""
+    _serve(data_dir, config, host, port, demo=True)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("marketloop").setLevel(logging.INFO)
+    try:
+        app()
+    except MarketloopError as error:
+        report(error)
