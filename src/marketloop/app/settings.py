@@ -10,35 +10,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 
-class FileLogSettings(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileLogSettings(_Section):
     type: Literal["file"] = "file"
     partitions: int = Field(default=1, ge=1, le=256)
     segment_bytes: int = Field(default=256 << 20, ge=1 << 16)
 
 
-class DuckDBSettings(BaseModel):
+class DuckDBSettings(_Section):
     type: Literal["duckdb"] = "duckdb"
     threads: int = Field(default=1, ge=1)
     dedupe_window_rows: int = Field(default=1_000_000, ge=0)
 
 
-class StateSettings(BaseModel):
+class StateSettings(_Section):
     """Operational store; empty `url` means SQLite in the data directory."""
 
     url: str = ""
 
 
-class LoaderSettings(BaseModel):
+class LoaderSettings(_Section):
     min_batch: int = Field(default=10_000, ge=1)
     max_batch: int = Field(default=200_000, ge=1)
     max_wait_seconds: float = Field(default=1.0, gt=0)
 
 
-class ServerSettings(BaseModel):
+class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
 

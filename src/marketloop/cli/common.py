@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from marketloop.app.container import Container
@@ -42,7 +43,14 @@ EXIT_CODES = {
 
 
 def settings_for(data_dir: Path | None, config: Path | None, **overrides: Any) -> Settings:
-    return load_settings(config, data_dir=data_dir, **overrides)
+    """Settings for a command; a bad settings file or variable is a readable error, exit code 2."""
+    if config is not None and not config.is_file():
+        fail(f"settings file {config} does not exist", code=2)
+    try:
+        return load_settings(config, data_dir=data_dir, **overrides)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        fail(f"invalid settings: {problems}", code=2)
 
 
 @contextmanager

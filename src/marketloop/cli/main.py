@@ -80,10 +80,11 @@ def demo(data_dir: DataDir = None, config: ConfigFile = None, host: Host = None,
     _serve(data_dir, config, host, port, demo=True)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """The console script: runs the command and turns domain errors into a message and an exit code."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("marketloop").setLevel(logging.INFO)
     try:
-        app()
+        app(args=argv)
     except MarketloopError as error:
         report(error)
