@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PY_SOURCES := src tests benchmarks
+PY_SOURCES := $(wildcard src tests benchmarks)
 
 .PHONY: demo test lint types contracts unit bench install clean
 
