@@ -1,0 +1,1 @@
+"""Security engine: field encryption, keyed hashes (and, with M7, auth, roles, scope, audit)."""
