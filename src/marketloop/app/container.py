@@ -10,17 +10,21 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from marketloop.adapters.clock import SystemClock
+from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.sources import SqlSourceRepository
+from marketloop.app import keys
 from marketloop.app.settings import Settings
 from marketloop.collect.loader import Loader
 from marketloop.collect.service import CollectService, PlanCheck
 from marketloop.collect.sources import SourceService
 from marketloop.core.events import Event
+from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
 from marketloop.ports.state import Source
+from marketloop.security.crypto import FieldCipher
 
 
 class _AllowAll:
@@ -39,6 +43,8 @@ class Container:
     plan: PlanCheck
     collect: CollectService
     loader: Loader
+    cipher: FieldCipher
+    bank: BankStore
 
     @classmethod
     def open(cls, settings: Settings) -> Container:
@@ -72,6 +78,8 @@ class Container:
             max_wait=settings.loader.max_wait_seconds,
         )
         return cls(
+            cipher=FieldCipher(keys.load_or_create(settings.key_file)),
+            bank=DuckDBBankStore(warehouse.cursor, warehouse.write_lock),
             settings=settings,
             clock=clock,
             engine=engine,

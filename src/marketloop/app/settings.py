@@ -42,6 +42,12 @@ class LoaderSettings(_Section):
     max_wait_seconds: float = Field(default=1.0, gt=0)
 
 
+class SecuritySettings(_Section):
+    """Where the field-encryption and hashing keys live; generated on first start when absent."""
+
+    key_file: Path | None = None
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -61,6 +67,7 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     loader: LoaderSettings = LoaderSettings()
     server: ServerSettings = ServerSettings()
+    security: SecuritySettings = SecuritySettings()
 
     @classmethod
     def settings_customise_sources(
@@ -72,6 +79,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+    @property
+    def key_file(self) -> Path:
+        return self.security.key_file or self.data_dir / "keys" / "field-keys.json"
 
     @property
     def state_url(self) -> str:
