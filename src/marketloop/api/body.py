@@ -14,14 +14,14 @@ from marketloop.collect.wire import MAX_BATCH_BYTES, invalid_body, too_large
 MAX_INFLATED_BYTES = MAX_BATCH_BYTES + 1
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, inflated when `Content-Encoding: gzip`; 413 past the batch limit."""
+async def read_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
+    """The body, inflated when `Content-Encoding: gzip`; 413 past `limit` (default: the batch limit)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BATCH_BYTES:
-        raise too_large(f"The request is {declared} bytes; the limit is {MAX_BATCH_BYTES}.")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(f"The request is {declared} bytes; the limit is {limit}.")
     body = await request.body()
-    if len(body) > MAX_BATCH_BYTES:
-        raise too_large(f"The request is {len(body)} bytes; the limit is {MAX_BATCH_BYTES}.")
+    if len(body) > limit:
+        raise too_large(f"The request is {len(body)} bytes; the limit is {limit}.")
     encoding = request.headers.get("content-encoding", "").lower()
     if encoding in ("gzip", "x-gzip", "deflate"):
         return inflate(body)
