@@ -13,11 +13,19 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from marketloop.ports.warehouse import LoadResult
+from marketloop.adapters import duckdb_findings as findings
+from marketloop.ports.warehouse import (
+    LoadResult,
+    QuarantinedEvent,
+    StoredViolation,
+    ViolationCount,
+    ViolationFilter,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -97,6 +105,14 @@ _EVENT_SELECT = """
     coalesce(context, '{}') AS context
 """
 PROMOTABLE_TYPES = frozenset({"VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMPTZ", "DATE"})
+# Tracking-plan property types and the column type each is promoted to.
+PLAN_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "datetime": "TIMESTAMPTZ",
+}
 _COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -131,24 +147,46 @@ class DuckDBWarehouse:
         ]
         return "".join(", " + part for part in parts)
 
-    def promote(self, prop: str, duckdb_type: str) -> str:
-        """Give property `prop` a typed column `p_<prop>` on `events`, backfilled; returns the column name."""
-        kind = duckdb_type.upper()
-        if kind not in PROMOTABLE_TYPES:
-            raise ValueError(f"cannot promote to {duckdb_type}; use one of {sorted(PROMOTABLE_TYPES)}")
+    def promote(self, prop: str, kind: str) -> str:
+        """Give property `prop` a typed column `p_<prop>` on `events`, backfilled; returns the column name.
+
+        `kind` is a tracking-plan type (string, integer, number, boolean,
+        datetime) or a DuckDB type of `PROMOTABLE_TYPES`. Promoting again with
+        the same type does nothing; with another type, the column is rebuilt
+        from the stored JSON properties (no data is lost: the JSON is kept).
+        """
+        native = PLAN_TYPES.get(kind, kind.upper())
+        if native not in PROMOTABLE_TYPES:
+            raise ValueError(f"cannot promote to {kind}; use one of {sorted(PLAN_TYPES)}")
         column = "p_" + re.sub(r"[^a-z0-9_]", "_", prop.lower().lstrip("$"))
         if not _COLUMN_NAME.match(column):
             raise ValueError(f"property {prop!r} cannot be a column name")
         with self._write_lock:
-            con = self._con
+            existing = self._promoted.get(column)
+            if existing == (prop, native):
+                return column
+            if existing is not None and existing[0] != prop:
+                raise ValueError(f"property {prop!r} would need column {column}, which holds {existing[0]!r}")
+            self._add_column(column, prop, native, replace=existing is not None)
+            self._promoted[column] = (prop, native)
+        return column
+
+    def _add_column(self, column: str, prop: str, kind: str, *, replace: bool) -> None:
+        con = self._con
+        con.execute("BEGIN")
+        try:
+            if replace:
+                con.execute(f"ALTER TABLE events DROP COLUMN IF EXISTS {column}")
             con.execute(f"ALTER TABLE events ADD COLUMN IF NOT EXISTS {column} {kind}")
             con.execute(
                 f"UPDATE events SET {column} = TRY_CAST(json_extract_string(properties, ?) AS {kind})",
                 [_path_value(prop)],
             )
             con.execute("INSERT OR REPLACE INTO promoted_properties VALUES (?, ?, ?)", [column, prop, kind])
-            self._promoted[column] = (prop, kind)
-        return column
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
     def load(self, consumer: str, partition: int, last_offset: int, records: Sequence[bytes]) -> LoadResult:
         staging = self._staging_dir / f"{consumer}-{partition}.ndjson"
@@ -219,6 +257,32 @@ class DuckDBWarehouse:
         else:
             row = self.cursor().execute("SELECT count(*) FROM events WHERE event = ?", [event]).fetchone()
         return int(row[0]) if row else 0
+
+    # -- tracking-plan findings (SQL in duckdb_findings) ----------------------
+
+    def violations(self, where: ViolationFilter, *, limit: int) -> list[StoredViolation]:
+        return findings.violations(self.cursor(), where, limit)
+
+    def violation_summary(self, where: ViolationFilter) -> list[ViolationCount]:
+        return findings.violation_summary(self.cursor(), where)
+
+    def quarantined(
+        self,
+        *,
+        source: str | None = None,
+        include_released: bool = False,
+        after: tuple[datetime, str] | None = None,
+        limit: int,
+    ) -> list[QuarantinedEvent]:
+        return findings.quarantined(
+            self.cursor(), source=source, include_released=include_released, after=after, limit=limit
+        )
+
+    def release(self, message_ids: Sequence[str], released_at: datetime) -> int:
+        if not message_ids:
+            return 0
+        with self._write_lock:
+            return findings.release(self._con, message_ids, released_at)
 
     def close(self) -> None:
         with self._write_lock:

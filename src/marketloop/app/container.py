@@ -15,21 +15,16 @@ from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.sources import SqlSourceRepository
+from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
 from marketloop.app import keys
 from marketloop.app.settings import Settings
 from marketloop.collect.loader import Loader
 from marketloop.collect.service import CollectService, PlanCheck
 from marketloop.collect.sources import SourceService
-from marketloop.core.events import Event
+from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
-from marketloop.ports.state import Source
 from marketloop.security.crypto import FieldCipher
-
-
-class _AllowAll:
-    def apply(self, source: Source, events: list[Event]) -> None:
-        return None
 
 
 @dataclass(kw_only=True)
@@ -41,6 +36,7 @@ class Container:
     warehouse: DuckDBWarehouse
     sources: SourceService
     plan: PlanCheck
+    tracking: TrackingPlanService
     collect: CollectService
     loader: Loader
     cipher: FieldCipher
@@ -68,7 +64,7 @@ class Container:
             log.close_sync()
             raise
         sources = SourceService(SqlSourceRepository(engine), clock)
-        plan = _AllowAll()
+        tracking = TrackingPlanService(SqlTrackingPlanRepository(engine), warehouse, sources, clock)
         loader = Loader(
             log,
             warehouse,
@@ -86,8 +82,9 @@ class Container:
             log=log,
             warehouse=warehouse,
             sources=sources,
-            plan=plan,
-            collect=CollectService(log, sources, plan, clock),
+            plan=tracking,
+            tracking=tracking,
+            collect=CollectService(log, sources, tracking, clock),
             loader=loader,
         )
 

@@ -11,7 +11,7 @@ import uvicorn
 
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
-from marketloop.cli import events, sources
+from marketloop.cli import events, sources, tracking
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
 from marketloop.core.errors import MarketloopError
 from marketloop.ports.eventlog import LogLockedError
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(sources.app, name="sources")
 app.add_typer(events.app, name="events")
+app.add_typer(tracking.app, name="tracking")
 
 Host = Annotated[str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")]
 Port = Annotated[int | None, typer.Option("--port", help="Port to listen on [default: 8000].")]

@@ -1,4 +1,4 @@
-"""Operational state ports: sources (write keys) and what collection needs to know about them."""
+"""Operational state ports: sources (write keys), the tracking plan, and what collection needs to know."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+from marketloop.core.tracking import TrackingPlan
 
 
 class TrackingMode(StrEnum):
@@ -54,4 +56,24 @@ class SourceRepository(Protocol):
 
     def update(self, source: Source) -> None:
         """Replace the stored source with the same id."""
+        ...
+
+
+class TrackingPlanRepository(Protocol):
+    """Durable, versioned store of the tracking plan. Every change adds a version; old ones are kept."""
+
+    def current_version(self) -> int:
+        """The newest stored version, or 0 when no plan was ever stored. Cheap: polled every few seconds."""
+        ...
+
+    def current(self) -> TrackingPlan | None:
+        """The newest stored plan, or None when there is none."""
+        ...
+
+    def add(self, plan: TrackingPlan, created_at: datetime) -> None:
+        """Store `plan` as version `plan.version`.
+
+        Raises `MarketloopError` (conflict) when that version already exists,
+        so of two concurrent changes based on the same version one wins.
+        """
         ...

@@ -1,10 +1,13 @@
-"""The analytics warehouse port: where events are loaded and counted."""
+"""The analytics warehouse port: where events are loaded and counted, and tracking-plan findings kept."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+from marketloop.core.events import Event
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,6 +18,53 @@ class LoadResult:
     duplicates: int
     quarantined: int
     violations: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViolationFilter:
+    """Which stored violations to read: all of them when every field is None."""
+
+    source: str | None = None  # source id
+    event: str | None = None  # event name
+    since: datetime | None = None  # received at or after
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredViolation:
+    """One tracking-plan violation of one event, as the loader stored it."""
+
+    message_id: str
+    source: str
+    type: str
+    event: str | None
+    received_at: datetime
+    violation: str
+    quarantined: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViolationCount:
+    """How often one violation was found for one event name, and when it was last seen."""
+
+    type: str
+    event: str | None
+    violation: str
+    count: int
+    messages: int  # distinct message ids: a client retry is not a second occurrence
+    last_seen: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuarantinedEvent:
+    """A blocked event kept out of `events`, with the violations that blocked it."""
+
+    message_id: str
+    source: str
+    event: str | None
+    received_at: datetime
+    released_at: datetime | None
+    violations: list[str]
+    record: Event
 
 
 class Warehouse(Protocol):
@@ -38,6 +88,49 @@ class Warehouse(Protocol):
 
     def count_events(self, event: str | None = None) -> int:
         """How many events are loaded, optionally only those with this event name."""
+        ...
+
+    def promote(self, prop: str, kind: str) -> str:
+        """Give the event property `prop` a typed column on `events`; returns the column name.
+
+        `kind` is a tracking-plan type: string, integer, number, boolean or
+        datetime. Loaded and future rows get the value cast to that type (NULL
+        where it does not cast). Idempotent; promoting the same property with
+        another type retypes its column. Raises `ValueError` when the property
+        cannot be a column or its column name is taken by another property.
+        """
+        ...
+
+    def violations(self, where: ViolationFilter, *, limit: int) -> list[StoredViolation]:
+        """Stored violations matching `where`, newest first (by `received_at`), at most `limit`."""
+        ...
+
+    def violation_summary(self, where: ViolationFilter) -> list[ViolationCount]:
+        """Violations matching `where` grouped by (type, event, violation), most frequent first."""
+        ...
+
+    def quarantined(
+        self,
+        *,
+        source: str | None = None,
+        include_released: bool = False,
+        after: tuple[datetime, str] | None = None,
+        limit: int,
+    ) -> list[QuarantinedEvent]:
+        """Quarantined events, oldest first by (`received_at`, `message_id`), at most `limit`.
+
+        Only unreleased ones unless `include_released`. `after` is the
+        (`received_at`, `message_id`) of the last event of the previous page,
+        for paging through a large quarantine.
+        """
+        ...
+
+    def release(self, message_ids: Sequence[str], released_at: datetime) -> int:
+        """Mark these quarantined events released (replayed); returns how many were unreleased.
+
+        Idempotent: an event released before keeps its first `released_at`.
+        Released events stay in the quarantine, for audit.
+        """
         ...
 
     def close(self) -> None:

@@ -17,3 +17,11 @@ sources = sa.Table(
     sa.Column("project", sa.String(200), nullable=True, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+tracking_plans = sa.Table(
+    "tracking_plans",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
