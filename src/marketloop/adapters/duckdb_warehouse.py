@@ -132,6 +132,11 @@ class DuckDBWarehouse:
         self._seq = int(row[0]) if row else 0
         self._promoted = self._read_promoted()
 
+    @property
+    def write_lock(self) -> threading.Lock:
+        """Held by every writer of this database in this process (events, bank tables, identities)."""
+        return self._write_lock
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection for one thread's queries (DuckDB connections are not shared across threads)."""
         return self._con.cursor()
@@ -216,20 +221,28 @@ class DuckDBWarehouse:
             "CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM staging "
             "QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY rn) = 1"
         )
+        # Drop client retries of rows an earlier load kept (a quarantined event is
+        # quarantined once) before anything is inserted, so that the violations of a
+        # dropped duplicate are not stored a second time either.
+        con.execute(
+            "DELETE FROM fresh WHERE NOT coalesce(quarantined, false) "
+            "AND message_id IN (SELECT message_id FROM events WHERE load_seq > ?)",
+            [self._seq - self._window],
+        )
+        con.execute(
+            "DELETE FROM fresh WHERE coalesce(quarantined, false) AND message_id IN (SELECT message_id FROM quarantine)"
+        )
         inserted = _count(
             con.execute(
                 f"INSERT INTO events BY NAME SELECT {_EVENT_SELECT}, ? + rn AS load_seq{self._promoted_select()} "
-                "FROM fresh WHERE NOT coalesce(quarantined, false) "
-                "AND message_id NOT IN (SELECT message_id FROM events WHERE load_seq > ?)",
-                [self._seq, self._seq - self._window],
+                "FROM fresh WHERE NOT coalesce(quarantined, false)",
+                [self._seq],
             )
         )
-        # A client retry of a quarantined event is quarantined once.
         quarantined = _count(
             con.execute(
                 "INSERT INTO quarantine SELECT message_id, source_id, event, received_at, to_json(q), NULL "
-                "FROM (SELECT * EXCLUDE (rn) FROM fresh WHERE coalesce(quarantined, false)) q "
-                "WHERE message_id NOT IN (SELECT message_id FROM quarantine)"
+                "FROM (SELECT * EXCLUDE (rn) FROM fresh WHERE coalesce(quarantined, false)) q"
             )
         )
         violations = _count(

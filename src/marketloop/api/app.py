@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from marketloop import __version__
 from marketloop.api import problem
-from marketloop.api.routers import segment, tracking
+from marketloop.api.routers import segment, sensors, tracking
 from marketloop.app.container import Container
 
 
@@ -29,6 +29,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     problem.install(app)
     app.include_router(segment.router)
+    app.include_router(sensors.router)
     app.include_router(tracking.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
