@@ -27,6 +27,17 @@ from marketloop.ports.clock import Clock
 from marketloop.security.crypto import FieldCipher
 
 
+def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
+    """Only the operational store and the source service: usable while `marketloop serve` holds the log.
+
+    The server re-reads a source within its key-cache time, so a key disabled here is refused there.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.state_url)
+    upgrade(engine)
+    return SourceService(SqlSourceRepository(engine), SystemClock()), engine
+
+
 @dataclass(kw_only=True)
 class Container:
     settings: Settings

@@ -13,8 +13,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from marketloop.app.container import Container
+from marketloop.app.container import Container, open_sources
 from marketloop.app.settings import Settings, load_settings
+from marketloop.collect.sources import SourceService
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.ports.eventlog import LogLockedError
 
@@ -64,6 +65,16 @@ def opened(data_dir: Path | None, config: Path | None) -> Iterator[Container]:
         yield container
     finally:
         container.close()
+
+
+@contextmanager
+def sources_opened(data_dir: Path | None, config: Path | None) -> Iterator[SourceService]:
+    """The source service alone (no event log, no warehouse), so it works while the server runs."""
+    sources, engine = open_sources(settings_for(data_dir, config))
+    try:
+        yield sources
+    finally:
+        engine.dispose()
 
 
 def print_json(value: object) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, opened, print_json
+from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, print_json, sources_opened
 from marketloop.ports.state import Source, TrackingMode
 
 app = typer.Typer(help="Event sources and their write keys.", no_args_is_help=True)
@@ -34,8 +34,8 @@ def create(
     as_json: AsJson = False,
 ) -> None:
     """Create a source and print its write key (shown only this once)."""
-    with opened(data_dir, config) as container:
-        source, key = container.sources.create(name, tracking_mode=mode, project=project)
+    with sources_opened(data_dir, config) as sources:
+        source, key = sources.create(name, tracking_mode=mode, project=project)
     if as_json:
         print_json(_as_dict(source) | {"write_key": key})
         return
@@ -46,8 +46,8 @@ def create(
 @app.command("list")
 def list_sources(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False) -> None:
     """List sources."""
-    with opened(data_dir, config) as container:
-        sources = container.sources.list()
+    with sources_opened(data_dir, config) as service:
+        sources = service.list()
     if as_json:
         print_json([_as_dict(s) for s in sources])
         return
@@ -60,14 +60,22 @@ def list_sources(data_dir: DataDir = None, config: ConfigFile = None, as_json: A
 @app.command()
 def disable(name: str, data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Refuse the source's write key (401) from now on."""
-    with opened(data_dir, config) as container:
-        container.sources.set_enabled(name, False)
+    with sources_opened(data_dir, config) as sources:
+        sources.set_enabled(name, False)
     console.print(f"Source {name} disabled.")
 
 
 @app.command()
 def enable(name: str, data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Accept the source's write key again."""
-    with opened(data_dir, config) as container:
-        container.sources.set_enabled(name, True)
+    with sources_opened(data_dir, config) as sources:
+        sources.set_enabled(name, True)
     console.print(f"Source {name} enabled.")
+
+
+@app.command("set-mode")
+def set_mode(name: str, mode: TrackingMode, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Change what the source does with events that break the tracking plan (allow / warn / block)."""
+    with sources_opened(data_dir, config) as sources:
+        sources.set_tracking_mode(name, mode)
+    console.print(f"Source {name}: tracking mode {mode.value}.")
