@@ -91,7 +91,15 @@ class FileLog:
             os.close(self._lock_fd)
             raise LogLockedError(f"{directory} is in use by another marketloop process") from None
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filelog-sync")
-        self._parts = [self._open_partition(directory / f"p{n}") for n in range(partitions)]
+        self._parts: list[_Partition] = []
+        try:
+            for n in range(partitions):
+                self._parts.append(self._open_partition(directory / f"p{n}"))
+        except BaseException:
+            # Recovery failed (e.g. LogCorruptError): release the lock and the files,
+            # or the next open in this process would wrongly report LogLockedError.
+            self.close_sync()
+            raise
 
     @property
     def partitions(self) -> int:
@@ -123,7 +131,9 @@ class FileLog:
         while pos + FRAME.size <= len(data):
             length, crc = FRAME.unpack_from(data, pos)
             end = pos + FRAME.size + length
-            if end > len(data) or zlib.crc32(data[pos + FRAME.size : end]) != crc:
+            # length 0 is never written (append refuses empty records): a zero-filled
+            # tail, which a crash can leave, would otherwise pass as empty records.
+            if length == 0 or end > len(data) or zlib.crc32(data[pos + FRAME.size : end]) != crc:
                 break
             if offset % INDEX_EVERY == 0:
                 part.index.append((offset, number, pos))
@@ -149,6 +159,11 @@ class FileLog:
     async def append(self, partition: int, records: Sequence[bytes]) -> int:
         if not records:
             raise ValueError("append needs at least one record")
+        if not 0 <= partition < len(self._parts):
+            # Checked because a negative index would silently append to another partition.
+            raise ValueError(f"unknown partition {partition}; the log has {len(self._parts)}")
+        if not all(records):
+            raise ValueError("a record cannot be empty: recovery could not tell it from a zero-filled torn tail")
         part = self._parts[partition]
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         part.pending.append(_Pending(_frames(records), len(records), future))
@@ -166,12 +181,16 @@ class FileLog:
                     last = await loop.run_in_executor(self._io, self._write, part, batch)
                 except OSError as error:
                     for pending in batch:
-                        pending.future.set_exception(error)
+                        if not pending.future.done():
+                            pending.future.set_exception(error)
                     continue
                 offset = last - sum(p.count for p in batch)
                 for pending in batch:
                     offset += pending.count
-                    pending.future.set_result(offset)
+                    # A caller cancelled while waiting (client gone, timeout) has a done
+                    # future; setting it would raise and strand every later caller.
+                    if not pending.future.done():
+                        pending.future.set_result(offset)
         finally:
             part.flushing = False
 

@@ -1,0 +1,1 @@
+"""Test helpers users can import: fakes, a frozen clock, and the port contract suites."""
