@@ -244,3 +244,13 @@ def test_reads_seek_past_earlier_records(opened: list[FileLog], directory: Path)
     assert next(log.read(0, 2 * INDEX_EVERY - 1, 1)) == Record(2 * INDEX_EVERY, _value(2 * INDEX_EVERY))
     with pytest.raises(LogCorruptError):
         next(log.read(0, START, 1))
+
+
+def test_append_after_close_raises_instead_of_hanging(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        log = FileLog(tmp_path / "closed")
+        await log.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await log.append(0, [b"late"])
+
+    asyncio.run(scenario())

@@ -164,6 +164,8 @@ class FileLog:
             raise ValueError(f"unknown partition {partition}; the log has {len(self._parts)}")
         if not all(records):
             raise ValueError("a record cannot be empty: recovery could not tell it from a zero-filled torn tail")
+        if self._lock_fd < 0:
+            raise RuntimeError("the log is closed")
         part = self._parts[partition]
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         part.pending.append(_Pending(_frames(records), len(records), future))

@@ -40,8 +40,8 @@ class EventLog(Protocol):
 
         When this returns, the records survive a process crash or power loss
         (fsync or broker acknowledgement). Concurrent calls are committed
-        together (group commit). Raises `ValueError` for an empty sequence or an
-        unknown partition.
+        together (group commit). Raises `ValueError` for an empty sequence, an
+        empty record or an unknown partition, and `RuntimeError` once closed.
         """
         ...
 
