@@ -214,27 +214,32 @@ class FileLog:
         except OSError:
             os.ftruncate(part.fd, start)  # leave no partial group behind
             raise
-        self._index_group(part, data, start, count)
+        self._index_group(part, batch, start, count)
         segment.size = start + len(data)
         part.next_offset += count
         part.durable = part.next_offset - 1
         return part.durable
 
-    def _index_group(self, part: _Partition, data: bytes, start: int, count: int) -> None:
-        first = part.next_offset
-        next_mark = -(-first // INDEX_EVERY) * INDEX_EVERY
-        if next_mark >= first + count:
+    def _index_group(self, part: _Partition, batch: list[_Pending], start: int, count: int) -> None:
+        """Index the group written at byte `start`: frame by frame only through the appends a mark falls
+        in, skipping the others whole (this runs with the GIL, beside the event loop)."""
+        offset = part.next_offset
+        next_mark = -(-offset // INDEX_EVERY) * INDEX_EVERY
+        if next_mark >= offset + count:
             return
         number = len(part.segments) - 1
-        pos, offset = 0, first
         entries = []
-        while offset < first + count:
-            if offset == next_mark:
-                entries.append((offset, number, start + pos))
+        pos = start
+        for pending in batch:
+            end, at = offset + pending.count, 0
+            while next_mark < end:
+                while offset < next_mark:
+                    (length, _) = FRAME.unpack_from(pending.frames, at)
+                    at += FRAME.size + length
+                    offset += 1
+                entries.append((next_mark, number, pos + at))
                 next_mark += INDEX_EVERY
-            (length, _) = FRAME.unpack_from(data, pos)
-            pos += FRAME.size + length
-            offset += 1
+            offset, pos = end, pos + len(pending.frames)
         with part.lock:
             part.index.extend(entries)
 

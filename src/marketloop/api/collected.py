@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Message, Send
 
 from marketloop.api.problem import field_errors, problem_response
 from marketloop.collect.service import Collected
 
 _OK = orjson.dumps({"success": True})
+_OK_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-length", str(len(_OK)).encode()), (b"content-type", b"application/json")],
+}
+_OK_BODY: Message = {"type": "http.response.body", "body": _OK}
+
+
+async def send_ok(send: Send) -> None:
+    """The plain 200 of `collected_response`, sent on raw ASGI without building a `Response`."""
+    await send(_OK_START)
+    await send(_OK_BODY)
 
 
 def collected_response(result: Collected, path: str) -> Response:

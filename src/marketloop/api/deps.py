@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.types import Scope
 
 from marketloop.app.container import Container
 from marketloop.collect.service import CollectService
@@ -18,6 +19,12 @@ def container(request: Request) -> Container:
 
 def collect_service(request: Request) -> CollectService:
     return container(request).collect
+
+
+def collect_service_of(scope: Scope) -> CollectService:
+    """The collection service, for routes served as plain ASGI (no dependency injection)."""
+    found: CollectService = scope["app"].state.container.collect
+    return found
 
 
 def source_service(request: Request) -> SourceService:

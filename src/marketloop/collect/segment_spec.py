@@ -3,9 +3,12 @@
 Existing Segment and RudderStack SDKs post here after changing only the host:
 `/v1/track`, `/v1/identify`, `/v1/page`, `/v1/screen`, `/v1/alias`,
 `/v1/group` carry one message, `/v1/batch` up to 500 KB of them. Decoding is
-msgspec straight from the raw bytes; each message of a batch is decoded on its
-own (`msgspec.Raw`) so that one bad message is reported by its index and the
-others are kept.
+msgspec straight from the raw bytes.
+
+`decode_segment` first tries the fast decoder of `segment_records`, which
+vouches only for requests in which every message is valid; for any other
+request it decodes here, each message of a batch on its own (`msgspec.Raw`), so
+that one bad message is reported by its index and the others are kept.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from marketloop.collect.segment_records import decode_batch_fast, decode_single_fast
 from marketloop.collect.wire import (
     MAX_BATCH_BYTES,
     MAX_EVENT_BYTES,
@@ -85,9 +89,13 @@ def decode_segment(body: bytes, *, endpoint: str, received_at: datetime) -> Inbo
     if len(body) > MAX_BATCH_BYTES:
         raise too_large(f"The request is {len(body)} bytes; the limit is {MAX_BATCH_BYTES}.")
     if endpoint == "batch":
-        return _decode_batch(body, received_at)
+        return decode_batch_fast(body, received_at) or _decode_batch(body, received_at)
     if len(body) > MAX_EVENT_BYTES:
         raise too_large(f"The event is {len(body)} bytes; the limit is {MAX_EVENT_BYTES}.")
+    return decode_single_fast(body, endpoint, received_at) or _decode_single(body, endpoint, received_at)
+
+
+def _decode_single(body: bytes, endpoint: str, received_at: datetime) -> Inbound:
     try:
         envelope = _envelope_decoder.decode(body)
     except msgspec.DecodeError as error:

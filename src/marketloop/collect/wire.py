@@ -4,11 +4,17 @@ A decoder turns one HTTP request body into an `Inbound`: the credential it
 carried and, per message, either an `Event` or the reason it was refused, by
 the message's index in the request. Decoders never authenticate and never
 write; they are pure functions of bytes and the receive time.
+
+A decoder may keep its accepted messages in wire form (`Deferred`): when no
+tracking plan has to look at them, the service writes them to the log straight
+from the request bytes, without building an `Event` and its dicts per message
+(the collection hot path; see benchmarks/ingest.py). Reading `Inbound.events`
+turns them into `Event`s, so both forms give the same events.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 
@@ -23,18 +29,64 @@ MAX_BATCH_BYTES = 500 * 1024
 UNKNOWN_SOURCE = ""
 
 
-@dataclass(kw_only=True)
+class Deferred(Protocol):
+    """Accepted messages still in wire form, in request order."""
+
+    def __len__(self) -> int: ...
+
+    def events(self) -> list[Event]:
+        """The messages as `Event`s, `source_id` not yet set."""
+        ...
+
+    def records(self, source_id: str) -> list[bytes]:
+        """The messages as event-log records: JSON equal to encoding `events()` with `source_id` set."""
+        ...
+
+    def partition_keys(self) -> list[str]:
+        """Per record, what picks its partition: the user id, else the anonymous id, else the message id."""
+        ...
+
+
 class Inbound:
     """Messages decoded from one request, before authentication."""
 
-    events: list[Event] = field(default_factory=list)
-    rejected: list[FieldError] = field(default_factory=list)
-    write_key: str | None = None
-    project: str | None = None
+    __slots__ = ("_deferred", "_events", "project", "rejected", "write_key")
+
+    def __init__(
+        self,
+        *,
+        events: list[Event] | None = None,
+        rejected: list[FieldError] | None = None,
+        write_key: str | None = None,
+        project: str | None = None,
+        deferred: Deferred | None = None,
+    ) -> None:
+        self._events: list[Event] = [] if events is None else events
+        self._deferred = deferred
+        self.rejected: list[FieldError] = [] if rejected is None else rejected
+        self.write_key = write_key
+        self.project = project
+
+    @property
+    def events(self) -> list[Event]:
+        """Every accepted message as an `Event` (deferred ones are turned into `Event`s now, once)."""
+        if self._deferred is not None:
+            self._events.extend(self._deferred.events())
+            self._deferred = None
+        return self._events
+
+    @property
+    def deferred(self) -> Deferred | None:
+        """The accepted messages when all of them are still in wire form, else None."""
+        return self._deferred if not self._events else None
 
     @property
     def received(self) -> int:
-        return len(self.events) + len(self.rejected)
+        return len(self._events) + len(self._deferred or ()) + len(self.rejected)
+
+    def __repr__(self) -> str:
+        accepted = len(self._events) + len(self._deferred or ())
+        return f"Inbound(accepted={accepted}, rejected={self.rejected!r}, write_key=..., project={self.project!r})"
 
 
 def invalid_body(detail: str, *, pointer: str = "") -> MarketloopError:
