@@ -50,7 +50,8 @@ class DuckDBBankStore:
     def merge(self, table: TableSpec, rows: pl.DataFrame) -> MergeResult:
         staged = _conform(table, rows)
         key = " AND ".join(f"t.{k} = s.{k}" for k in table.key)
-        differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in staged.columns if c not in table.key) or "false"
+        values = [c for c in staged.columns if c not in table.key]
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in values) or "false"
         cols = ", ".join(staged.columns)
         with self._write_lock:
             con = self._cursor()
@@ -61,7 +62,9 @@ class DuckDBBankStore:
                     con, f"SELECT count(*) FROM staged_rows s JOIN {table.name} t ON {key} WHERE {differs}"
                 )
                 existing = _scalar(con, f"SELECT count(*) FROM staged_rows s JOIN {table.name} t ON {key}")
-                con.execute(f"DELETE FROM {table.name} t USING staged_rows s WHERE {key} AND ({differs})")
+                if values:  # an UPDATE, not DELETE + INSERT: columns the rows do not carry keep their values
+                    assigned = ", ".join(f"{c} = s.{c}" for c in values)
+                    con.execute(f"UPDATE {table.name} t SET {assigned} FROM staged_rows s WHERE {key} AND ({differs})")
                 con.execute(
                     f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM staged_rows s "
                     f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {key})"
