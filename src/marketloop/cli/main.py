@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
-from marketloop.cli import events, sources, tracking
+from marketloop.cli import events, imports, sources, tracking
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
 from marketloop.core.errors import MarketloopError
 from marketloop.ports.eventlog import LogLockedError
@@ -28,6 +28,7 @@ app = typer.Typer(
 app.add_typer(sources.app, name="sources")
 app.add_typer(events.app, name="events")
 app.add_typer(tracking.app, name="tracking")
+app.command("import")(imports.import_file)
 
 Host = Annotated[str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")]
 Port = Annotated[int | None, typer.Option("--port", help="Port to listen on [default: 8000].")]

@@ -1,0 +1,1 @@
+"""Customer profiles: the 360° view and the batch import of core-banking data (clean, merge, dedupe) that feeds it."""
