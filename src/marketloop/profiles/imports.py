@@ -125,6 +125,7 @@ class ImportService:
         progress.advance(1)
         checked = self._check(rows, mapping, progress)
         rejects_file = _write_rejects(rows, checked.refused, _rejects_path(request))
+        del rows  # the file as read is not needed any more: a million rows of text
         if request.preview:
             return self._preview(request, mapping, checked, rejects_file, started)
         stored = self._protect(checked.valid, mapping, progress)
@@ -152,7 +153,7 @@ class ImportService:
         for chunk in rows.iter_slices(self._chunk_rows):
             parts.append(cleaning.clean(chunk, mapping))
             progress.advance(len(chunk))
-        cleaned = pl.concat(parts) if parts else cleaning.clean(rows, mapping)
+        cleaned = pl.concat(parts, rechunk=False) if parts else cleaning.clean(rows, mapping)
         invalid = cleaned.filter(pl.col(REASON).is_not_null()).select(LINE, REASON)
         valid, duplicates = dedupe(cleaned.filter(pl.col(REASON).is_null()).drop(REASON), mapping)
         refused = pl.concat([invalid, duplicates]).sort(LINE)
@@ -162,13 +163,14 @@ class ImportService:
         fields = _mapped_personal(mapping)
         if not fields:
             return valid
-        stored = self._stored(valid, mapping.table, fields)
         progress.stage("protect", max(len(valid), 1))
         parts = []
-        for chunk in valid.iter_slices(self._chunk_rows):
-            parts.append(protect(chunk, fields, self._cipher, stored, mapping.table))
+        for chunk in valid.iter_slices(self._chunk_rows):  # chunk by chunk: the stored values of a chunk only
+            parts.append(
+                protect(chunk, fields, self._cipher, self._stored(chunk, mapping.table, fields), mapping.table)
+            )
             progress.advance(len(chunk))
-        return pl.concat(parts) if parts else protect(valid, fields, self._cipher, stored, mapping.table)
+        return pl.concat(parts, rechunk=False) if parts else protect(valid, fields, self._cipher, None, mapping.table)
 
     def _stored(self, valid: pl.DataFrame, table: TableSpec, fields: list[PersonalField]) -> pl.DataFrame | None:
         """The stored ciphertexts and hashes of keys already in the table (to re-use unchanged ones)."""
