@@ -11,6 +11,7 @@ from starlette.responses import Response
 from marketloop import __version__
 from marketloop.api import problem
 from marketloop.api.routers import segment, sensors, tracking
+from marketloop.api.routers import segments as segment_api
 from marketloop.app.container import Container
 
 
@@ -31,6 +32,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(segment.router)
     app.include_router(sensors.router)
     app.include_router(tracking.router)
+    app.include_router(segment_api.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> Response:

@@ -27,9 +27,13 @@ STATUS = {
 
 
 def field_errors(errors: list[FieldError]) -> list[dict[str, Any]]:
-    return [
-        {"pointer": e.pointer, "detail": e.detail} | ({"index": e.index} if e.index is not None else {}) for e in errors
-    ]
+    return [_field_error(e) for e in errors]
+
+
+def _field_error(error: FieldError) -> dict[str, Any]:
+    found: dict[str, Any] = {"pointer": error.pointer, "detail": error.detail}
+    extra = {"index": error.index, "line": error.line, "column": error.column}
+    return found | {key: value for key, value in extra.items() if value is not None}
 
 
 def problem_response(

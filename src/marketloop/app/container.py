@@ -11,9 +11,11 @@ import sqlalchemy as sa
 
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
+from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.engine import create_engine, upgrade
+from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
 from marketloop.app import keys
@@ -25,6 +27,7 @@ from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
 from marketloop.security.crypto import FieldCipher
+from marketloop.segments.service import SegmentService
 
 
 def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
@@ -52,6 +55,7 @@ class Container:
     loader: Loader
     cipher: FieldCipher
     bank: BankStore
+    segments: SegmentService
 
     @classmethod
     def open(cls, settings: Settings) -> Container:
@@ -87,6 +91,9 @@ class Container:
         return cls(
             cipher=FieldCipher(keys.load_or_create(settings.key_file)),
             bank=DuckDBBankStore(warehouse.cursor, warehouse.write_lock),
+            segments=SegmentService(
+                SqlSegmentRepository(engine), DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock), clock
+            ),
             settings=settings,
             clock=clock,
             engine=engine,

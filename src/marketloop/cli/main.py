@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.cli import events, imports, sources, tracking
+from marketloop.cli import segments as segment_commands
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
 from marketloop.core.errors import MarketloopError
 from marketloop.ports.eventlog import LogLockedError
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(sources.app, name="sources")
 app.add_typer(events.app, name="events")
 app.add_typer(tracking.app, name="tracking")
+app.add_typer(segment_commands.app, name="segments")
 app.command("import")(imports.import_file)
 
 Host = Annotated[str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")]

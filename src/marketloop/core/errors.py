@@ -26,6 +26,8 @@ class FieldError:
     pointer: str
     detail: str
     index: int | None = None
+    line: int | None = None  # for text input (a segment definition's text form): 1-based
+    column: int | None = None
 
 
 @dataclass(kw_only=True)

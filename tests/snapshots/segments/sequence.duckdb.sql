@@ -1,0 +1,5 @@
+SELECT c.cust_no
+FROM customers AS c
+WHERE c.cust_no IN (
+    SELECT cust_no FROM (SELECT s.cust_no, s.t0, min(e.ts) AS t3 FROM (SELECT s.cust_no, s.t0, min(e.ts) AS t2 FROM (SELECT cust_no, ts AS t0, ts AS t1 FROM (SELECT user_id AS cust_no, "timestamp" AS ts FROM events WHERE "timestamp" > TIMESTAMPTZ '2026-11-17 08:00:00+00:00' AND "timestamp" <= TIMESTAMPTZ '2026-11-24 08:00:00+00:00' AND "event" = 'view_wealth') AS s1) AS s JOIN (SELECT user_id AS cust_no, "timestamp" AS ts FROM events WHERE "timestamp" > TIMESTAMPTZ '2026-11-17 08:00:00+00:00' AND "timestamp" <= TIMESTAMPTZ '2026-11-24 08:00:00+00:00' AND "event" = 'use_yield_calculator') AS e ON e.cust_no = s.cust_no WHERE e.ts > s.t1 AND e.ts <= s.t0 + INTERVAL 600 SECOND GROUP BY s.cust_no, s.t0) AS s JOIN (SELECT user_id AS cust_no, "timestamp" AS ts FROM events WHERE "timestamp" > TIMESTAMPTZ '2026-11-17 08:00:00+00:00' AND "timestamp" <= TIMESTAMPTZ '2026-11-24 08:00:00+00:00' AND "event" = 'buy_wealth') AS e ON e.cust_no = s.cust_no WHERE e.ts > s.t2 AND e.ts <= s.t0 + INTERVAL 600 SECOND GROUP BY s.cust_no, s.t0) AS chains
+  )
