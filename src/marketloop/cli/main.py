@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
-from marketloop.cli import events, imports, sources, tracking
+from marketloop.cli import events, imports, simulate, sources, tracking
 from marketloop.cli import segments as segment_commands
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
 from marketloop.core.errors import MarketloopError
@@ -31,6 +31,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(tracking.app, name="tracking")
 app.add_typer(segment_commands.app, name="segments")
 app.command("import")(imports.import_file)
+app.command("simulate")(simulate.simulate)
 
 Host = Annotated[str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")]
 Port = Annotated[int | None, typer.Option("--port", help="Port to listen on [default: 8000].")]
@@ -45,6 +46,7 @@ def _serve(data_dir: Path | None, config: Path | None, host: str | None, port: i
     except LogLockedError as error:
         fail(f"{error}: is another `marketloop serve` running on this data directory?", code=6)
     if demo:
+        simulate.simulate_demo_bank(container)
         _demo_source(container)
     console.print(f"marketloop listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     GracefulServer(server_config(create_app(container), host, port)).run()
