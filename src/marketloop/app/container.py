@@ -14,6 +14,7 @@ from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
+from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
@@ -26,6 +27,7 @@ from marketloop.collect.sources import SourceService
 from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
+from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
 from marketloop.segments.service import SegmentService
 
@@ -38,7 +40,8 @@ def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.state_url)
     upgrade(engine)
-    return SourceService(SqlSourceRepository(engine), SystemClock()), engine
+    clock = SystemClock()
+    return SourceService(SqlSourceRepository(engine), clock, audit=AuditLog(SqlAuditStore(engine), clock)), engine
 
 
 @dataclass(kw_only=True)
@@ -55,6 +58,7 @@ class Container:
     loader: Loader
     cipher: FieldCipher
     bank: BankStore
+    audit: AuditLog
     segments: SegmentService
 
     @classmethod
@@ -78,8 +82,9 @@ class Container:
         except BaseException:
             log.close_sync()
             raise
-        sources = SourceService(SqlSourceRepository(engine), clock)
-        tracking = TrackingPlanService(SqlTrackingPlanRepository(engine), warehouse, sources, clock)
+        audit = AuditLog(SqlAuditStore(engine), clock)
+        sources = SourceService(SqlSourceRepository(engine), clock, audit=audit)
+        tracking = TrackingPlanService(SqlTrackingPlanRepository(engine), warehouse, sources, clock, audit=audit)
         loader = Loader(
             log,
             warehouse,
@@ -94,6 +99,7 @@ class Container:
             segments=SegmentService(
                 SqlSegmentRepository(engine), DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock), clock
             ),
+            audit=audit,
             settings=settings,
             clock=clock,
             engine=engine,

@@ -48,6 +48,33 @@ class SecuritySettings(_Section):
     key_file: Path | None = None
 
 
+class RetentionSettings(_Section):
+    """How long raw events are kept; `marketloop events purge` deletes older ones (their daily counts stay)."""
+
+    raw_event_days: int = Field(default=365, ge=1)
+
+
+ChannelName = Literal["sms", "push", "wecom", "wechat", "email", "inapp", "call", "rm"]
+_ALL_CHANNELS: list[ChannelName] = ["sms", "push", "wecom", "wechat", "email", "inapp", "call", "rm"]
+
+
+class ConsentSettings(_Section):
+    """Channels each purpose may use for a customer with no consent record (see docs/security.md)."""
+
+    marketing_without_record: list[ChannelName] = ["inapp"]
+    service_without_record: list[ChannelName] = list(_ALL_CHANNELS)
+    risk_without_record: list[ChannelName] = list(_ALL_CHANNELS)
+
+
+class ComplianceSettings(_Section):
+    """The bank's own additions to the content compliance rules."""
+
+    extra_banned: list[str] = []
+    risk_notices: dict[str, str] = {}
+    sms_opt_out: list[str] = []
+    sms_signature_required: bool = True
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -68,6 +95,9 @@ class Settings(BaseSettings):
     loader: LoaderSettings = LoaderSettings()
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
+    retention: RetentionSettings = RetentionSettings()
+    consent: ConsentSettings = ConsentSettings()
+    compliance: ComplianceSettings = ComplianceSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -17,8 +17,10 @@ from marketloop.app.container import Container
 from marketloop.cli import events, imports, simulate, sources, tracking
 from marketloop.cli import segments as segment_commands
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
+from marketloop.cli.governance_commands import cli_actor, register_governance
 from marketloop.core.errors import MarketloopError
 from marketloop.ports.eventlog import LogLockedError
+from marketloop.security.audit import acting_as
 
 app = typer.Typer(
     name="marketloop",
@@ -31,6 +33,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(tracking.app, name="tracking")
 app.add_typer(segment_commands.app, name="segments")
 app.command("import")(imports.import_file)
+register_governance(app)
 app.command("simulate")(simulate.simulate)
 
 Host = Annotated[str | None, typer.Option("--host", help="Address to listen on [default: 127.0.0.1].")]
@@ -113,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("marketloop").setLevel(logging.INFO)
     try:
-        app(args=argv)
+        with acting_as(cli_actor()):
+            app(args=argv)
     except MarketloopError as error:
         report(error)

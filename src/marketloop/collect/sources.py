@@ -15,6 +15,7 @@ import uuid
 from dataclasses import replace
 
 from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
 from marketloop.ports.state import Source, SourceRepository, TrackingMode
 
@@ -37,9 +38,17 @@ def unauthenticated(detail: str) -> MarketloopError:
 class SourceService:
     """Manages sources and answers "which source does this key belong to?"."""
 
-    def __init__(self, repository: SourceRepository, clock: Clock, *, cache_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        repository: SourceRepository,
+        clock: Clock,
+        *,
+        cache_seconds: float = 2.0,
+        audit: AuditRecorder | None = None,
+    ) -> None:
         self._repository = repository
         self._clock = clock
+        self._audit = audit
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Source | None]] = {}
 
@@ -65,6 +74,7 @@ class SourceService:
             created_at=self._clock.now(),
         )
         self._repository.add(source)
+        self._record("source.create", source, tracking_mode=tracking_mode.value, project=project)
         return source, key
 
     def list(self) -> list[Source]:
@@ -82,13 +92,19 @@ class SourceService:
         source = replace(self.get(name_or_id), enabled=enabled)
         self._repository.update(source)
         self._cache.clear()
+        self._record("source.enable" if enabled else "source.disable", source)
         return source
 
     def set_tracking_mode(self, name_or_id: str, mode: TrackingMode) -> Source:
         source = replace(self.get(name_or_id), tracking_mode=mode)
         self._repository.update(source)
         self._cache.clear()
+        self._record("source.set-mode", source, tracking_mode=mode.value)
         return source
+
+    def _record(self, action: str, source: Source, **details: object) -> None:
+        if self._audit is not None:
+            self._audit.record(action, f"source:{source.name}", details={"id": source.id, **details})
 
     def authenticate(self, write_key: str | None, project: str | None = None) -> Source:
         """The enabled source for this key (or, with no key, for this Sensors project).

@@ -34,6 +34,7 @@ from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.events import Event, as_utc
 from marketloop.core.tracking import TrackingPlan
 from marketloop.core.tracking_document import parse_plan, plan_document
+from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
 from marketloop.ports.state import Source, TrackingMode, TrackingPlanRepository
 from marketloop.ports.warehouse import (
@@ -129,7 +130,9 @@ class TrackingPlanService:
         clock: Clock,
         *,
         reload_seconds: float = 2.0,
+        audit: AuditRecorder | None = None,
     ) -> None:
+        self._audit = audit
         self._repository = repository
         self._warehouse = warehouse
         self._sources = sources
@@ -193,6 +196,9 @@ class TrackingPlanService:
         promoted = self._promote(plan)
         self._repository.add(plan, self._clock.now())
         self._plan, self._checked_at = plan, self._clock.monotonic()
+        if self._audit is not None:
+            details = {"version": plan.version, "events": len(plan.events), "promoted": promoted}
+            self._audit.record("tracking_plan.set", f"tracking_plan:v{plan.version}", details=details)
         return PlanChange(plan=plan, promoted=promoted)
 
     def _promote(self, plan: TrackingPlan) -> dict[str, str]:

@@ -74,3 +74,18 @@ def mask_phone(phone: str) -> str:
 def mask_name(name: str) -> str:
     """张* / 欧阳** : the family name's first character, the rest hidden."""
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+def mask_id_card(id_card: str) -> str:
+    """1101**********1234: the first four (region) and last four characters, the rest hidden."""
+    if len(id_card) <= 8:
+        return "*" * len(id_card) if id_card else ""
+    return id_card[:4] + "*" * (len(id_card) - 8) + id_card[-4:]
+
+
+def mask_email(email: str) -> str:
+    """z***@example.com: the first character of the local part, then *** and the domain."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return "***"
+    return (local[:1] or "*") + "***@" + domain

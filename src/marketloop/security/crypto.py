@@ -26,6 +26,11 @@ from marketloop.core.errors import ErrorKind, MarketloopError
 NONCE_BYTES = 12
 
 
+def generate_key() -> bytes:
+    """A new random 256-bit AES key."""
+    return AESGCM.generate_key(bit_length=256)
+
+
 @dataclass(frozen=True, kw_only=True)
 class FieldKeys:
     """Encryption keys by id (the last is current) and the key for keyed hashes."""
@@ -36,7 +41,7 @@ class FieldKeys:
 
     @classmethod
     def generate(cls, key_id: str = "k1") -> FieldKeys:
-        return cls(encryption={key_id: AESGCM.generate_key(bit_length=256)}, current=key_id, hashing=os.urandom(32))
+        return cls(encryption={key_id: generate_key()}, current=key_id, hashing=os.urandom(32))
 
 
 class FieldCipher:
@@ -47,6 +52,16 @@ class FieldCipher:
             raise ValueError(f"current key {keys.current!r} is not among the keys")
         self._keys = keys
         self._aead = {key_id: AESGCM(key) for key_id, key in keys.encryption.items()}
+
+    @property
+    def current_key(self) -> str:
+        """The id of the key new ciphertexts use."""
+        return self._keys.current
+
+    @property
+    def key_ids(self) -> list[str]:
+        """Ids of every key this cipher can decrypt with."""
+        return list(self._keys.encryption)
 
     def encrypt(self, plaintext: str, *, context: str = "") -> str:
         """Ciphertext of `plaintext`; `context` (e.g. the column name) is bound as associated data."""
