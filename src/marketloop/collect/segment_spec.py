@@ -98,7 +98,7 @@ def decode_segment(body: bytes, *, endpoint: str, received_at: datetime) -> Inbo
 def _decode_single(body: bytes, endpoint: str, received_at: datetime) -> Inbound:
     try:
         envelope = _envelope_decoder.decode(body)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # invalid UTF-8 inside a JSON string
         raise invalid_body(f"The body is not a JSON object: {error}") from None
     inbound = Inbound(write_key=envelope.write_key)
     _decode_one(inbound, 0, body, endpoint, received_at, None)
@@ -122,7 +122,7 @@ def _decode_batch(body: bytes, received_at: datetime) -> Inbound:
         envelope = _batch_decoder.decode(body)
     except msgspec.ValidationError as error:
         raise invalid_body(msgspec_detail(error), pointer=msgspec_pointer(error)) from None
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # invalid UTF-8 inside a JSON string
         raise invalid_body(f"The body is not valid JSON: {error}") from None
     inbound = Inbound(write_key=envelope.write_key)
     for index, raw in enumerate(envelope.batch):
@@ -152,7 +152,7 @@ def _decode_one(
     except msgspec.ValidationError as error:
         inbound.rejected.append(_rejection(index, envelope, msgspec_pointer(error), msgspec_detail(error)))
         return
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # invalid UTF-8 inside a JSON string
         inbound.rejected.append(_rejection(index, envelope, "", f"Not a JSON object: {error}"))
         return
     problem = _check(message, endpoint)

@@ -238,7 +238,7 @@ def _decode_single(payload: bytes, received_at: datetime, inbound: Inbound) -> I
         raise too_large(f"The event is {len(payload)} bytes; the limit is {MAX_EVENT_BYTES}.")
     try:
         _envelope_decoder.decode(payload)
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # invalid UTF-8 inside a JSON string
         raise invalid_body(f"The data field is not a JSON object: {error}", pointer="/data") from None
     _decode_one(inbound, 0, payload, received_at, "/data")
     if inbound.rejected and not inbound.events:
@@ -252,7 +252,7 @@ def _decode_list(payload: bytes, received_at: datetime, inbound: Inbound) -> Inb
     except msgspec.ValidationError as error:
         detail = f"The data_list field is not a JSON array: {msgspec_detail(error)}"
         raise invalid_body(detail, pointer="/data_list") from None
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # invalid UTF-8 inside a JSON string
         raise invalid_body(f"The data_list field is not valid JSON: {error}", pointer="/data_list") from None
     for index, raw in enumerate(raws):
         _decode_one(inbound, index, raw, received_at, f"/data_list/{index}")
@@ -281,7 +281,7 @@ def _decode_one(inbound: Inbound, index: int, raw: bytes | msgspec.Raw, received
             FieldError(index=index, pointer=prefix + msgspec_pointer(error), detail=msgspec_detail(error))
         )
         return
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:  # invalid UTF-8 inside a JSON string
         inbound.rejected.append(FieldError(index=index, pointer=prefix, detail=f"Not a JSON object: {error}"))
         return
     problem = _check(message)
