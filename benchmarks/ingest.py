@@ -250,6 +250,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="marketloop-bench-"))
     data_dir = work / "data"
     try:
@@ -277,9 +278,13 @@ def main(argv: list[str] | None = None) -> None:
         "verified": product["loaded"] == product["acked"] and product["server_exit"] in (0, -signal.SIGTERM),
         "errors": main_run.non_2xx + main_run.socket_errors + main_run.timeouts + single.non_2xx + single.timeouts,
         "server_cpu_cores": round(product["server_cpu_cores"], 2),
+        "server_cpu_us_per_event": round(product["server_cpu_cores"] * 1e6 / events_per_s, 2) if events_per_s else None,
         "wrk_cpu_cores": round(main_run.wrk_cpu_s / (main_run.window_s + 3.0), 2),
         "raw_wrk_cpu_cores": round(raw.wrk_cpu_s / (raw.window_s + 3.0), 2),
         "drain_s": round(product["drain_s"], 2),
+        # Other processes on the machine skew every figure; the raw baseline shares the skew.
+        "load_avg_1m_before": round(load_before, 2),
+        "cpus": os.cpu_count(),
         "duration_s": args.duration,
         "connections": args.connections,
         "events_per_request": EVENTS_PER_REQUEST,

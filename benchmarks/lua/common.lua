@@ -23,20 +23,24 @@ local CHANNELS = {"mobile_app", "mini_program", "web", "branch_pad", "call_cente
 local RISK = {"R1", "R2", "R3", "R4", "R5"}
 local OS = {{"iOS", "17.5"}, {"Android", "14"}, {"HarmonyOS", "4.2"}}
 
--- The part of one event after its messageId: ~350-450 bytes of JSON.
+-- Customers of the bank's app: each has a customer number and one device.
+local CUSTOMERS = 50000
+
+-- The part of one event after its messageId: events of ~450-500 bytes of JSON.
 local function event_rest(n, stamp)
   local kind = EVENTS[math.random(#EVENTS)]
   local os_ = OS[math.random(#OS)]
+  local customer = math.random(1, CUSTOMERS)
   return string.format(
     '","userId":"C%09d","anonymousId":"dev-%08x","event":"%s","timestamp":"%s",'
       .. '"properties":{"product_code":"%s%06d","product_type":"%s","amount":%d.%02d,"currency":"CNY",'
-      .. '"channel":"%s","branch_code":"BR%04d","risk_level":"%s","term_days":%d,"campaign_id":"CMP2026%04d"},'
+      .. '"channel":"%s","branch_code":"BR%04d","risk_level":"%s","term_days":%d},'
       .. '"context":{"app":{"name":"mobile-bank","version":"8.%d.%d"},"os":{"name":"%s","version":"%s"},'
-      .. '"ip":"10.%d.%d.%d","locale":"zh-CN","timezone":"Asia/Shanghai"}}',
-    math.random(1, 2000000), math.random(0, 0x7fffffff), kind[1], stamp,
+      .. '"ip":"10.%d.%d.%d"}}',
+    customer, (customer * 2654435761) % 0x100000000, kind[1], stamp,
     kind[2], math.random(0, 999999), kind[3], math.random(1, 500000), math.random(0, 99),
     CHANNELS[math.random(#CHANNELS)], math.random(1, 800), RISK[math.random(#RISK)],
-    ({30, 90, 180, 365, 730})[math.random(5)], math.random(1, 9999),
+    ({30, 90, 180, 365, 730})[math.random(5)],
     math.random(0, 9), math.random(0, 20), os_[1], os_[2],
     math.random(0, 255), math.random(0, 255), math.random(1, 254), n)
 end

@@ -11,16 +11,23 @@ valid UTF-8, no message that could be over the size limit. For anything else it
 returns None and `segment_spec` decodes the request message by message, with
 the errors by index.
 
-One difference is accepted: a float literal beyond the double range (`1e999`)
-inside `properties`, `traits` or `context` is kept as written here, where the
-exact decoder refuses the message (it cannot hold the number in a Python float).
-Finding such literals without parsing costs more than the rest of the decode.
+The objects are stored as the client wrote them, so they are JSON-equal to what
+the exact decoder stores (which re-encodes them), not byte-equal: `1E2` stays
+`1E2`, `{ }` stays `{ }`. Two differences are accepted, both about JSON that
+RFC 8259 leaves undefined or that a Python float cannot hold:
+
+- a float literal beyond the double range (`1e999`) inside an object is kept,
+  where the exact decoder refuses the message; finding such literals without
+  parsing costs more than the rest of the decode (DuckDB keeps the literal);
+- an object with a repeated key keeps both, where the exact decoder keeps the
+  last one (DuckDB's `json_extract` then reads the first).
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -106,9 +113,10 @@ def decode_single_fast(body: bytes, endpoint: str, received_at: datetime) -> Inb
         message = _message_decoder.decode(body)
     except msgspec.DecodeError:  # ValidationError too
         return None
-    if _accepted([message], endpoint) is None:
+    built = _records([message], endpoint, received_at, None, None)
+    if built is None:
         return None
-    return Inbound(write_key=message.write_key, deferred=_Messages([message], endpoint, received_at, None, None))
+    return Inbound(write_key=message.write_key, deferred=_Records(built[0]))
 
 
 def decode_batch_fast(body: bytes, received_at: datetime) -> Inbound | None:
@@ -119,17 +127,15 @@ def decode_batch_fast(body: bytes, received_at: datetime) -> Inbound | None:
         envelope = _batch_decoder.decode(body)
     except msgspec.DecodeError:
         return None
-    messages: list[_Message] = list(envelope.batch)
-    sizes = _accepted(messages, None)
-    if sizes is None:
+    built = _records(envelope.batch, None, received_at, envelope.sent_at, envelope.context)
+    if built is None:
         return None
     # Messages are disjoint parts of the body and each is longer than its objects, so
     # none is over the limit when the body less the other messages' objects is within it.
-    total, largest = sizes
-    if len(body) - total + largest > MAX_EVENT_BYTES:
+    records, objects, largest = built
+    if len(body) - objects + largest > MAX_EVENT_BYTES:
         return None
-    deferred = _Messages(messages, None, received_at, envelope.sent_at, envelope.context)
-    return Inbound(write_key=envelope.write_key, deferred=deferred)
+    return Inbound(write_key=envelope.write_key, deferred=_Records(records))
 
 
 def _one_line_utf8(body: bytes) -> bool:
@@ -148,28 +154,89 @@ def _one_line_utf8(body: bytes) -> bool:
     return True
 
 
-def _accepted(messages: list[_Message], endpoint: str | None) -> tuple[int, int] | None:
-    """Check every message as `segment_spec._check` does, and that its objects are objects; give each
-    a message id. The total size of the messages' objects and the largest one's, or None when a message
-    is not valid."""
-    total = largest = 0
-    for message in messages:
-        kind = endpoint or message.type
-        if message.user_id is None and message.anonymous_id is None:
+def _records(  # noqa: C901 - one flat pass over locals, on purpose: it runs for every collected event
+    messages: Sequence[_Message],
+    endpoint: str | None,
+    received_at: datetime,
+    sent_at: datetime | None,
+    context: dict[str, Any] | None,
+) -> tuple[list[_Record], int, int] | None:
+    """What `segment_spec` makes of the messages, as records with the objects left raw; with the total
+    size of the messages' objects and the largest one's. None when a message is not valid: the checks of
+    `segment_spec._check`, and objects must be JSON objects (null and `{}` become absent)."""
+    default_sent = _utc(sent_at) if sent_at is not None else None
+    # receivedAt - (sentAt - originalTimestamp), with the envelope's sentAt shared by the batch
+    shift = received_at - default_sent if default_sent is not None else None
+    records: list[_Record] = []
+    objects = largest = 0
+    for m in messages:
+        kind = endpoint or m.type or ""
+        if m.user_id is None and m.anonymous_id is None:
             return None
-        if not (message.event if kind == "track" else _valid_other(message, kind)):
+        name: str | None
+        if kind == "track":
+            if not m.event:
+                return None
+            name = m.event
+        elif _valid_other(m, kind):
+            name = m.name
+        else:
             return None
-        size = _objects(message)
-        if size < 0:
+        properties: msgspec.Raw | None = m.properties
+        traits: msgspec.Raw | None = m.traits
+        context_: msgspec.Raw | None = m.context
+        size = len(m.properties) + len(m.traits) + len(m.context)
+        objects += size
+        if size > largest:
+            largest = size
+        if properties is not _ABSENT and (_first(m.properties) != _OBJECT or len(m.properties) == 2):
+            properties = _object_or_absent(m.properties)
+        if context_ is not _ABSENT and (_first(m.context) != _OBJECT or len(m.context) == 2):
+            context_ = _object_or_absent(m.context)
+        if traits is not _ABSENT:
+            traits = _object_or_absent(m.traits)
+        if properties is None or context_ is None or traits is None:
             return None
-        total += size
-        largest = max(largest, size)
-        if not message.message_id:
-            message.message_id = str(uuid.uuid4())
-    return total, largest
+        if m.category is not None and (kind == "page" or kind == "screen"):
+            properties = _with_category(properties, m.category)
+        if context is not None:
+            context_ = _raw(context | _object(context_))
+        original, sent = m.timestamp or m.original_timestamp, m.sent_at
+        if sent is not None and sent.tzinfo is not UTC:
+            sent = as_utc(sent)
+        if original is None:
+            timestamp = received_at
+        else:
+            if original.tzinfo is not UTC:
+                original = as_utc(original)
+            if sent is not None:
+                timestamp = received_at - (sent - original)
+            else:
+                timestamp = original if shift is None else original + shift
+        records.append(
+            _Record(
+                m.message_id or str(uuid.uuid4()),
+                kind,
+                UNKNOWN_SOURCE,
+                received_at,
+                timestamp,
+                name,
+                m.anonymous_id,
+                m.user_id,
+                m.previous_id,
+                m.group_id,
+                original,
+                sent or default_sent,
+                ProfileOp.SET if kind == "identify" else None,
+                properties,
+                traits,
+                context_,
+            )
+        )
+    return records, objects, largest
 
 
-def _valid_other(message: _Message, kind: str | None) -> bool:
+def _valid_other(message: _Message, kind: str) -> bool:
     if kind == "alias":
         return message.previous_id is not None and message.user_id is not None
     if kind == "group":
@@ -177,133 +244,47 @@ def _valid_other(message: _Message, kind: str | None) -> bool:
     return kind in ("identify", "page", "screen")
 
 
-def _objects(message: _Message) -> int:  # noqa: C901 - three fields unrolled: it runs for every event
-    """The size of the message's raw objects, or -1 when one is not a JSON object or null.
-
-    Null and `{}` become absent, as in an encoded `Event`.
-    """
-    size = 0
-    raw = message.properties
-    if raw is not _ABSENT:
-        length = len(raw)
-        size += length
-        if _first(raw) != _OBJECT:
-            if _first(raw) != _NULL:
-                return -1
-            message.properties = _ABSENT
-        elif length == 2:  # {}
-            message.properties = _ABSENT
-    raw = message.context
-    if raw is not _ABSENT:
-        length = len(raw)
-        size += length
-        if _first(raw) != _OBJECT:
-            if _first(raw) != _NULL:
-                return -1
-            message.context = _ABSENT
-        elif length == 2:  # {}
-            message.context = _ABSENT
-    raw = message.traits
-    if raw is not _ABSENT:
-        length = len(raw)
-        size += length
-        if _first(raw) != _OBJECT:
-            if _first(raw) != _NULL:
-                return -1
-            message.traits = _ABSENT
-        elif length == 2:  # {}
-            message.traits = _ABSENT
-    return size
+def _object_or_absent(raw: msgspec.Raw) -> msgspec.Raw | None:
+    """`raw` when it is a non-empty JSON object, absent for null or `{}`, None for anything else."""
+    if raw is _ABSENT:
+        return raw
+    first = _first(raw)
+    if first == _OBJECT:
+        return _ABSENT if len(raw) == 2 else raw
+    return _ABSENT if first == _NULL else None
 
 
-class _Messages:
-    """Accepted messages in wire form: the `Deferred` of an `Inbound`."""
+class _Records:
+    """Records of accepted messages, the source not yet set: the `Deferred` of an `Inbound`."""
 
-    __slots__ = ("_context", "_kind", "_messages", "_received_at", "_sent_at")
+    __slots__ = ("_records",)
 
-    def __init__(
-        self,
-        messages: list[_Message],
-        kind: str | None,
-        received_at: datetime,
-        sent_at: datetime | None,
-        context: dict[str, Any] | None,
-    ) -> None:
-        self._messages = messages
-        self._kind = kind
-        self._received_at = received_at
-        self._sent_at = _utc(sent_at) if sent_at is not None else None
-        self._context = context or None
+    def __init__(self, records: list[_Record]) -> None:
+        self._records = records
 
     def __len__(self) -> int:
-        return len(self._messages)
+        return len(self._records)
 
     def records(self, source_id: str) -> list[bytes]:
         encode = _encoder.encode
-        return [encode(record) for record in self._records(source_id)]
+        encoded = []
+        for record in self._records:
+            record.source_id = source_id
+            encoded.append(encode(record))
+        return encoded
 
     def events(self) -> list[Event]:
-        return [_event(record) for record in self._records(UNKNOWN_SOURCE)]
+        return [_event(record) for record in self._records]
 
     def partition_keys(self) -> list[str]:
-        return [m.user_id or m.anonymous_id or m.message_id or "" for m in self._messages]
-
-    def _records(self, source_id: str) -> list[_Record]:
-        """What `segment_spec._to_event` makes of each message, with the objects left as raw JSON.
-
-        Written as one loop over locals: it runs for every collected event.
-        """
-        received_at, default_sent, endpoint = self._received_at, self._sent_at, self._kind
-        # receivedAt - (sentAt - originalTimestamp), with the envelope's sentAt shared by the batch
-        default_shift = received_at - default_sent if default_sent is not None else None
-        records = []
-        for m in self._messages:
-            kind = endpoint or m.type or ""
-            original, sent_at = m.timestamp or m.original_timestamp, m.sent_at
-            if sent_at is not None and sent_at.tzinfo is not UTC:
-                sent_at = as_utc(sent_at)
-            if original is None:
-                timestamp = received_at
-            else:
-                if original.tzinfo is not UTC:
-                    original = as_utc(original)
-                if sent_at is not None:
-                    timestamp = received_at - (sent_at - original)
-                else:
-                    timestamp = original if default_shift is None else original + default_shift
-            properties, context = m.properties, m.context
-            if m.category is not None and (kind == "page" or kind == "screen"):
-                properties = _with_category(properties, m.category)
-            if self._context is not None:
-                context = _raw(self._context | _object(context))
-            records.append(
-                _Record(
-                    m.message_id or "",
-                    kind,
-                    source_id,
-                    received_at,
-                    timestamp,
-                    m.event if kind == "track" else m.name,
-                    m.anonymous_id,
-                    m.user_id,
-                    m.previous_id,
-                    m.group_id,
-                    original,
-                    sent_at or default_sent,
-                    ProfileOp.SET if kind == "identify" else None,
-                    properties,
-                    m.traits,
-                    context,
-                )
-            )
-        return records
+        return [r.user_id or r.anonymous_id or r.message_id for r in self._records]
 
 
 def _event(record: _Record) -> Event:
     return Event(
         message_id=record.message_id,
         type=record.type,
-        source_id=record.source_id,
+        source_id=UNKNOWN_SOURCE,
         received_at=record.received_at,
         timestamp=record.timestamp,
         event=record.event,
