@@ -5,7 +5,9 @@ per-event work happens in DuckDB's C++ (no GIL), not in Python. Each load is
 one transaction: rows, violations, quarantine and the consumer offset commit
 together. Dedupe on `message_id` covers the same batch and the last
 `dedupe_window_rows` loaded rows (a row counter, `load_seq`, lets DuckDB skip
-older row groups).
+older row groups). Rows carry the OneID the loader attributed (`one_id`, and
+in `id_type` / `id_value` the identifier that decided it), joined to the
+staged rows on their record number.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from marketloop.adapters import duckdb_findings as findings
 from marketloop.ports.warehouse import (
+    Attribution,
     LoadResult,
     QuarantinedEvent,
     StoredViolation,
@@ -70,6 +74,9 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
     "offset" BIGINT NOT NULL,
     PRIMARY KEY (consumer, partition)
 );
+ALTER TABLE events ADD COLUMN IF NOT EXISTS one_id VARCHAR;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS id_type VARCHAR;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS id_value VARCHAR;
 CREATE TABLE IF NOT EXISTS promoted_properties (
     column_name VARCHAR PRIMARY KEY,
     property VARCHAR NOT NULL,
@@ -193,11 +200,21 @@ class DuckDBWarehouse:
             con.execute("ROLLBACK")
             raise
 
-    def load(self, consumer: str, partition: int, last_offset: int, records: Sequence[bytes]) -> LoadResult:
+    def load(
+        self,
+        consumer: str,
+        partition: int,
+        last_offset: int,
+        records: Sequence[bytes],
+        *,
+        attribution: Attribution | None = None,
+    ) -> LoadResult:
         staging = self._staging_dir / f"{consumer}-{partition}.ndjson"
         staging.write_bytes(b"\n".join(records))
+        attributed = _attribution_frame(attribution, len(records))
         with self._write_lock:
             con = self._con
+            con.register("attribution", attributed)
             con.execute("BEGIN")
             try:
                 result = self._load_staged(con, staging, len(records))
@@ -208,6 +225,8 @@ class DuckDBWarehouse:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                con.unregister("attribution")
             self._seq += len(records)
         return result
 
@@ -234,8 +253,9 @@ class DuckDBWarehouse:
         )
         inserted = _count(
             con.execute(
-                f"INSERT INTO events BY NAME SELECT {_EVENT_SELECT}, ? + rn AS load_seq{self._promoted_select()} "
-                "FROM fresh WHERE NOT coalesce(quarantined, false)",
+                f"INSERT INTO events BY NAME SELECT {_EVENT_SELECT}, ? + rn AS load_seq, "
+                f"a.one_id, a.id_type, a.id_value{self._promoted_select()} "
+                "FROM fresh LEFT JOIN attribution a USING (rn) WHERE NOT coalesce(quarantined, false)",
                 [self._seq],
             )
         )
@@ -301,6 +321,24 @@ class DuckDBWarehouse:
         with self._write_lock:
             self._con.execute("CHECKPOINT")
             self._con.close()
+
+
+def _attribution_frame(attribution: Attribution | None, count: int) -> pl.DataFrame:
+    """The attribution as a frame joined to the staged rows on `rn` (1-based record order)."""
+    text = pl.String
+    if attribution is None:
+        return pl.DataFrame(schema={"rn": pl.Int64, "one_id": text, "id_type": text, "id_value": text})
+    sizes = {len(attribution.one_ids), len(attribution.id_types), len(attribution.id_values)}
+    if sizes != {count}:
+        raise ValueError(f"the attribution has {sorted(sizes)} entries for {count} records")
+    return pl.DataFrame(
+        {
+            "rn": pl.int_range(1, count + 1, eager=True),
+            "one_id": pl.Series(attribution.one_ids, dtype=text),
+            "id_type": pl.Series(attribution.id_types, dtype=text),
+            "id_value": pl.Series(attribution.id_values, dtype=text),
+        }
+    )
 
 
 def _count(relation: duckdb.DuckDBPyConnection) -> int:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
+from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
@@ -25,6 +26,7 @@ from marketloop.collect.loader import Loader
 from marketloop.collect.service import CollectService, PlanCheck
 from marketloop.collect.sources import SourceService
 from marketloop.collect.tracking_plan import TrackingPlanService
+from marketloop.identity.service import IdentityService
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
 from marketloop.security.audit import AuditLog
@@ -59,6 +61,7 @@ class Container:
     cipher: FieldCipher
     bank: BankStore
     audit: AuditLog
+    identity: IdentityService
     segments: SegmentService
 
     @classmethod
@@ -85,6 +88,8 @@ class Container:
         audit = AuditLog(SqlAuditStore(engine), clock)
         sources = SourceService(SqlSourceRepository(engine), clock, audit=audit)
         tracking = TrackingPlanService(SqlTrackingPlanRepository(engine), warehouse, sources, clock, audit=audit)
+        cipher = FieldCipher(keys.load_or_create(settings.key_file))
+        identity = IdentityService(DuckDBIdentityStore(warehouse.cursor, warehouse.write_lock), cipher, clock)
         loader = Loader(
             log,
             warehouse,
@@ -92,9 +97,11 @@ class Container:
             min_batch=settings.loader.min_batch,
             max_batch=settings.loader.max_batch,
             max_wait=settings.loader.max_wait_seconds,
+            resolver=identity,
         )
         return cls(
-            cipher=FieldCipher(keys.load_or_create(settings.key_file)),
+            cipher=cipher,
+            identity=identity,
             bank=DuckDBBankStore(warehouse.cursor, warehouse.write_lock),
             segments=SegmentService(
                 SqlSegmentRepository(engine), DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock), clock

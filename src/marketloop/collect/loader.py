@@ -3,20 +3,41 @@
 It loads in batches of at least `min_batch` records, or whatever is there once
 `max_wait` seconds have passed, and commits its offset in the same warehouse
 transaction as the rows, so a restart neither loses nor repeats a record.
+
+With a `resolver` (the OneID service), each batch is attributed first - every
+event gets the OneID of its highest-priority identifier, and the identity
+links the batch implies are persisted - then loaded with those OneIDs, while
+the resolver holds its lock, so that no unmerge falls between the two.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from marketloop.ports.clock import Clock
 from marketloop.ports.eventlog import EventLog
-from marketloop.ports.warehouse import LoadResult, Warehouse
+from marketloop.ports.warehouse import Attribution, LoadResult, Warehouse
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "loader"
+
+
+class Resolver(Protocol):
+    """Gives each event of a batch its OneID (implemented by `marketloop.identity.IdentityService`)."""
+
+    def attribute(self, records: Sequence[bytes]) -> AbstractContextManager[Attribution]:
+        """The attribution of JSON-encoded `Event` records, in order, valid while the context is open.
+
+        Identity changes the records imply are persisted before the context
+        is entered; links are idempotent, so attributing a batch again after a
+        failed load changes nothing and gives the same OneIDs.
+        """
+        ...
 
 
 class Loader:
@@ -29,9 +50,11 @@ class Loader:
         min_batch: int = 10_000,
         max_batch: int = 200_000,
         max_wait: float = 1.0,
+        resolver: Resolver | None = None,
     ) -> None:
         self._log = events
         self._warehouse = warehouse
+        self._resolver = resolver
         self._clock = clock
         self._min_batch = min_batch
         self._max_batch = max_batch
@@ -52,10 +75,16 @@ class Loader:
         if available <= 0 or not (force or available >= self._min_batch or waited >= self._max_wait):
             return None
         records = list(self._log.read(partition, committed, self._max_batch))
-        result = self._warehouse.load(CONSUMER, partition, records[-1].offset, [r.value for r in records])
+        result = self._load(partition, records[-1].offset, [r.value for r in records])
         self._last_load[partition] = self._clock.monotonic()
         log.debug("loaded %s records from partition %s: %s", len(records), partition, result)
         return result
+
+    def _load(self, partition: int, last_offset: int, values: list[bytes]) -> LoadResult:
+        if self._resolver is None:
+            return self._warehouse.load(CONSUMER, partition, last_offset, values)
+        with self._resolver.attribute(values) as attribution:
+            return self._warehouse.load(CONSUMER, partition, last_offset, values, attribution=attribution)
 
     def drain(self) -> int:
         """Load everything durable now; returns how many records were loaded."""

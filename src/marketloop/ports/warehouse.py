@@ -67,11 +67,36 @@ class QuarantinedEvent:
     record: Event
 
 
+@dataclass(frozen=True, kw_only=True)
+class Attribution:
+    """The OneID of each record of one load, in record order (None where an event has none).
+
+    `id_types` / `id_values` name the identifier each event was resolved by
+    (its highest-priority one; protected values hashed), so that an unmerge
+    can move exactly the events of the identifiers it moves.
+    """
+
+    one_ids: Sequence[str | None]
+    id_types: Sequence[str | None]
+    id_values: Sequence[str | None]
+
+
 class Warehouse(Protocol):
     """Columnar store of loaded events (DuckDB embedded, ClickHouse scale-out)."""
 
-    def load(self, consumer: str, partition: int, last_offset: int, records: Sequence[bytes]) -> LoadResult:
+    def load(
+        self,
+        consumer: str,
+        partition: int,
+        last_offset: int,
+        records: Sequence[bytes],
+        *,
+        attribution: Attribution | None = None,
+    ) -> LoadResult:
         """Load JSON-encoded `Event` records and commit `last_offset` for (consumer, partition).
+
+        `attribution`, when given, holds one entry per record: the rows store
+        it (`one_id`, `id_type`, `id_value`); without it those are NULL.
 
         Atomic: either the rows and the new offset are both committed or neither
         is, so a consumer that restarts from `committed_offset` loads every

@@ -1,0 +1,1 @@
+"""OneID (统一身份 / ID-Mapping): the identity engine."""
