@@ -148,6 +148,19 @@ def test_balance_intervals_do_not_overlap_and_deposits_stay_positive(simulated: 
     assert holdings.filter(pl.col("product_code") == "DEP-DEMAND")["balance"].min() >= 0
 
 
+def test_nothing_happens_before_the_customer_opened_the_account(simulated: Simulated) -> None:
+    cursor = simulated.container.warehouse.cursor()
+    checks = {
+        "holdings": "SELECT count(*) FROM holdings h JOIN customers c USING (cust_no) WHERE h.start_date < c.open_date",
+        "accounts": "SELECT count(*) FROM accounts a JOIN customers c USING (cust_no) WHERE a.open_date < c.open_date",
+        "transactions": "SELECT count(*) FROM transactions t JOIN customers c USING (cust_no) "
+        "WHERE (t.ts + INTERVAL 8 HOUR)::DATE < c.open_date",
+        "payroll": "SELECT count(*) FROM payroll p JOIN customers c USING (cust_no) WHERE p.start_date < c.open_date",
+    }
+    for name, sql in checks.items():
+        assert cursor.execute(sql).fetchone() == (0,), name
+
+
 def test_purchases_match_transactions_and_new_holdings(simulated: Simulated) -> None:
     container = simulated.container
     bought = events(container).filter(pl.col("event") == "purchase")

@@ -95,15 +95,20 @@ def opening(rng: np.random.Generator, population: pl.DataFrame, truth: pl.DataFr
     return Opening(accounts=_accounts(rng, population, holdings, window), holdings=holdings)
 
 
-def _asset_mask(rng: np.random.Generator, population: pl.DataFrame, truth: pl.DataFrame) -> dict[str, np.ndarray]:
+def _asset_mask(
+    rng: np.random.Generator, population: pl.DataFrame, truth: pl.DataFrame, window: Window
+) -> dict[str, np.ndarray]:
     n = population.height
     aum = population["aum_target"].to_numpy()
     age = population["age"].to_numpy()
     risk = population["risk"].to_numpy()
     propensity = truth["wealth_propensity"].to_numpy()
     live = population["status"].to_numpy() != "closed"
+    demand = live
+    # Customers who opened within the window start with a demand deposit only.
+    live = live & (population["open_day"].to_numpy() < window.first)
     return {
-        "demand": live,
+        "demand": demand,
         "time": live & (aum >= 5_000) & (rng.random(n) < 0.2 + 0.3 * (age > 50)),
         "cash": live & (aum >= 1_000) & (rng.random(n) < 0.15 + 0.4 * propensity),
         "fixed": live & (aum >= 30_000) & (risk >= 2) & (rng.random(n) < 0.1 + 0.6 * propensity),
@@ -114,7 +119,7 @@ def _asset_mask(rng: np.random.Generator, population: pl.DataFrame, truth: pl.Da
 
 def _assets(rng: np.random.Generator, population: pl.DataFrame, truth: pl.DataFrame, window: Window) -> pl.DataFrame:
     n = population.height
-    mask = _asset_mask(rng, population, truth)
+    mask = _asset_mask(rng, population, truth, window)
     weight_scale = {"demand": 1.0, "time": 1.5, "cash": 0.7, "fixed": 1.8, "fund": 0.8, "insurance": 0.8}
     weights = np.column_stack([mask[k] * weight_scale[k] * rng.gamma(2.0, 1.0, n) for k in ASSET_KINDS])
     shares = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
@@ -133,7 +138,7 @@ def _assets(rng: np.random.Generator, population: pl.DataFrame, truth: pl.DataFr
         rows = np.flatnonzero(mask[kind])
         frames.append(
             population[rows]
-            .select("index", "row", "cust_no")
+            .select("index", "row", "cust_no", "open_day")
             .with_columns(
                 kind=pl.lit(kind),
                 product_code=products[kind].gather(rows),
@@ -159,15 +164,21 @@ def _insurance(rng: np.random.Generator, risk: np.ndarray) -> pl.Series:
 
 
 def _with_terms(rng: np.random.Generator, frame: pl.DataFrame, window: Window) -> pl.DataFrame:
-    """Start and maturity days: term products are alive at the start and mature uniformly over their term."""
+    """Start and maturity days, never before the customer opened the account.
+
+    Term products are alive at the start of the window and mature uniformly over their term (later when
+    the customer is newer than the term); other holdings started some time after the account was opened.
+    """
     term = frame.select(catalogue.lookup(pl.col("product_code"), "term_days")).to_series().to_numpy(allow_copy=True)
     has_term = ~np.isnan(term.astype(np.float64))
     term_days = np.where(has_term, term, 0).astype(np.int64)
+    opened = frame["open_day"].to_numpy()
     maturity = window.first + 1 + (rng.random(frame.height) * np.maximum(term_days, 1)).astype(np.int64)
-    open_start = window.first - rng.integers(30, 3_000, frame.height)
+    term_start = np.maximum(maturity - term_days, opened)
+    other_start = np.maximum(window.first - rng.integers(30, 3_000, frame.height), opened)
     return frame.with_columns(
-        start_day=pl.Series(np.where(has_term, maturity - term_days, open_start)),
-        maturity_day=pl.Series(np.where(has_term, maturity, -1)).replace(-1, None),
+        start_day=pl.Series(np.where(has_term, term_start, other_start)),
+        maturity_day=pl.Series(np.where(has_term, term_start + term_days, -1)).replace(-1, None),
     )
 
 

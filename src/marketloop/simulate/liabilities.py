@@ -25,10 +25,11 @@ def liabilities(rng: np.random.Generator, population: pl.DataFrame, window: Wind
     return pl.concat([*loans, _cards(rng, population, window)], how="diagonal_relaxed")
 
 
-def _eligible(rng: np.random.Generator, population: pl.DataFrame, kind: str) -> np.ndarray:
+def _eligible(rng: np.random.Generator, population: pl.DataFrame, kind: str, window: Window) -> np.ndarray:
     n = population.height
     age = population["age"].to_numpy()
-    live = population["status"].to_numpy() != "closed"
+    # Loans are granted to customers of at least a month, before the window opens.
+    live = (population["status"].to_numpy() != "closed") & (population["open_day"].to_numpy() < window.first - 30)
     draw = rng.random(n)
     if kind == "mortgage":
         return np.asarray(
@@ -56,10 +57,11 @@ def _principal(rng: np.random.Generator, population: pl.DataFrame, kind: str) ->
 
 
 def _loan(rng: np.random.Generator, population: pl.DataFrame, window: Window, kind: str) -> pl.DataFrame:
-    chosen = np.flatnonzero(_eligible(rng, population, kind))
+    chosen = np.flatnonzero(_eligible(rng, population, kind, window))
     term = LOAN_TERMS[kind]
     principal = _principal(rng, population, kind)[chosen]
-    elapsed = rng.integers(1, min(term, 5_400), chosen.size)
+    opened = population["open_day"].to_numpy()[chosen]
+    elapsed = np.minimum(rng.integers(1, min(term, 5_400), chosen.size), window.first - opened)
     start = window.first - elapsed
     balance = np.round(principal * (1 - elapsed / term), 2)
     return population[chosen].select(

@@ -73,7 +73,7 @@ def payroll(rng: np.random.Generator, population: pl.DataFrame, window: Window) 
     start = np.where(
         new, rng.integers(window.first, window.last + 1, chosen.size), opened + rng.integers(0, 400, chosen.size)
     )
-    start = np.where(new, start, np.minimum(start, window.first - 30))
+    start = np.maximum(np.where(new, start, np.minimum(start, window.first - 30)), opened)
     ends = rng.random(chosen.size) < 0.015
     end = np.where(ends, rng.integers(window.first, window.last + 1, chosen.size), -1)
     frame = (

@@ -108,8 +108,6 @@ CATALOGUE: tuple[Product, ...] = (
     _p("CC-PLAT", "白金信用卡", C, "card", None, None, 18.25, 0),
 )
 
-BY_CODE = {product.code: product for product in CATALOGUE}
-
 
 def codes(kind: str, *, risk: int | None = None, on_sale: bool = True) -> tuple[str, ...]:
     """Product codes of one kind (and risk level), on sale unless asked otherwise."""

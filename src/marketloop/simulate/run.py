@@ -243,6 +243,7 @@ class _Run:
     truth_dir: Path
     chunks_appended: int
     load: bool
+    progress: Callable[[Progress], None]
     identities: list[pl.DataFrame] = field(default_factory=list)
     load_seconds: float = 0.0
 
@@ -258,6 +259,10 @@ class _Run:
             self.chunks_appended = job.chunk + 1
             _write_run(self.truth_dir, self.plan, status="running", chunks_appended=self.chunks_appended)
         if self.load:
+            done = min(job.chunk * self.plan.chunk_size, self.plan.customers)
+            self.progress(
+                Progress(stage="loading events", done=done, total=self.plan.customers, events=self.summary.events)
+            )
             loading = time.perf_counter()
             self.summary.loaded += self.target.loader.drain()
             self.load_seconds += time.perf_counter() - loading
@@ -309,6 +314,7 @@ async def simulate(
         truth_dir=target.data_dir / TRUTH_DIR,
         chunks_appended=resume or 0,
         load=load,
+        progress=progress,
     )
     _write_run(run.truth_dir, plan, status="running", chunks_appended=run.chunks_appended)
     source_id = _source_id(target.sources)
@@ -323,6 +329,7 @@ async def simulate(
         run.writer.write(spec, rows)
     population = generate(plan.seed, plan.customers, window, network)
     latent = truth.latent(plan.seed, population, window)
+    progress(Progress(stage="simulating", done=0, total=plan.customers, events=0))
     for job, output in _outputs(_jobs(plan, population, latent, window, source_id), workers):
         await run.store(job, output)
         done = min((job.chunk + 1) * plan.chunk_size, plan.customers)

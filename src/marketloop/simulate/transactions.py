@@ -129,7 +129,9 @@ def _consumption(
 
 def _repayments(rng: np.random.Generator, holdings: pl.DataFrame, window: Window) -> tuple[pl.DataFrame, pl.DataFrame]:
     owed = holdings.filter(pl.col("kind").is_in([*LOAN_TERMS, "card"]) & (pl.col("balance") > 0))
-    due = monthly(owed, "repay_day", window).filter(pl.col("day").is_between(window.first + 1, window.last))
+    due = monthly(owed, "repay_day", window).filter(
+        pl.col("day").is_between(window.first + 1, window.last) & (pl.col("day") > pl.col("start_day"))
+    )
     due = due.sort("key", "day").with_columns(
         rate=catalogue.lookup(pl.col("product_code"), "rate"),
         nth=pl.int_range(pl.len()).over("key"),
