@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from marketloop import __version__
 from marketloop.api import problem
-from marketloop.api.routers import identity, segment, sensors, tracking
+from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import segments as segment_api
 from marketloop.app.container import Container
 
@@ -30,6 +30,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     problem.install(app)
     app.include_router(segment.router)
+    app.include_router(customers.router)
     app.include_router(sensors.router)
     app.include_router(tracking.router)
     app.include_router(segment_api.router)

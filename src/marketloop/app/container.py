@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
+from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
 from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
@@ -29,6 +30,8 @@ from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.identity.service import IdentityService
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
+from marketloop.profiles.lookup import EventIdentityLookup, OneIdLookup
+from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
 from marketloop.segments.service import SegmentService
@@ -63,6 +66,7 @@ class Container:
     audit: AuditLog
     identity: IdentityService
     segments: SegmentService
+    profiles: ProfileService
 
     @classmethod
     def open(cls, settings: Settings) -> Container:
@@ -99,7 +103,10 @@ class Container:
             max_wait=settings.loader.max_wait_seconds,
             resolver=identity,
         )
+        profile_store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
+        lookup = OneIdLookup(identity, fallback=EventIdentityLookup(profile_store))
         return cls(
+            profiles=ProfileService(profile_store, cipher, clock, identities=lookup),
             cipher=cipher,
             identity=identity,
             bank=DuckDBBankStore(warehouse.cursor, warehouse.write_lock),

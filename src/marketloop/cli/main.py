@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
-from marketloop.cli import events, identity, imports, simulate, sources, tracking
+from marketloop.cli import customers, events, identity, imports, simulate, sources, tracking
 from marketloop.cli import segments as segment_commands
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
 from marketloop.cli.governance_commands import cli_actor, register_governance
@@ -29,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(sources.app, name="sources")
+app.add_typer(customers.app, name="customers")
 app.add_typer(events.app, name="events")
 app.add_typer(tracking.app, name="tracking")
 app.add_typer(segment_commands.app, name="segments")
