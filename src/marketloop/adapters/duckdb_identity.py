@@ -182,29 +182,80 @@ def _write_identities(con: duckdb.DuckDBPyConnection, rows: Sequence[IdentityRow
         con.unregister("identity_rows")
 
 
+def _insert_frame(con: duckdb.DuckDBPyConnection, sql: str, frame: pl.DataFrame) -> None:
+    """Run `sql` (reading the view `staged_identity_rows`) over `frame`: one set-based insert, not one per row.
+
+    `executemany` costs a statement per row; at load time a batch creates a OneID per new
+    anonymous visitor, so per-row inserts dominated the loader.
+    """
+    con.register("staged_identity_rows", frame)
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister("staged_identity_rows")
+
+
+_UTC = pl.Datetime("us", "UTC")
+
+
 def _write_graph(con: duckdb.DuckDBPyConnection, changes: IdentityChanges) -> None:
     if changes.one_ids:
-        con.executemany(
-            "INSERT OR REPLACE INTO identity_one_ids VALUES (?, ?, ?, ?)",
-            [[r.one_id, r.origin.created_at, r.origin.creator.type, r.origin.creator.value] for r in changes.one_ids],
+        rows = changes.one_ids
+        frame = pl.DataFrame(
+            {
+                "one_id": [r.one_id for r in rows],
+                "created_at": pl.Series([r.origin.created_at for r in rows], dtype=_UTC),
+                "creator_type": [r.origin.creator.type for r in rows],
+                "creator_value": [r.origin.creator.value for r in rows],
+            }
         )
+        _insert_frame(con, "INSERT OR REPLACE INTO identity_one_ids SELECT * FROM staged_identity_rows", frame)
     if changes.redirects:
-        con.executemany(
-            "INSERT OR REPLACE INTO identity_redirects VALUES (?, ?, ?)",
-            [[r.from_one_id, r.to_one_id, r.at] for r in changes.redirects],
+        redirects = changes.redirects
+        frame = pl.DataFrame(
+            {
+                "from_one_id": [r.from_one_id for r in redirects],
+                "to_one_id": [r.to_one_id for r in redirects],
+                "at": pl.Series([r.at for r in redirects], dtype=_UTC),
+            }
         )
+        _insert_frame(con, "INSERT OR REPLACE INTO identity_redirects SELECT * FROM staged_identity_rows", frame)
     if changes.removed_redirects:
         con.execute(
             "DELETE FROM identity_redirects WHERE list_contains(?, from_one_id)", [list(changes.removed_redirects)]
         )
 
 
+_HISTORY_COLUMNS = (
+    "happened_at",
+    "kind",
+    "one_id",
+    "other_one_id",
+    "identifiers",
+    "reason",
+    "source",
+    "actor",
+    "revived",
+)
+_HISTORY_SCHEMA: dict[str, pl.DataType] = {
+    "happened_at": _UTC,
+    "kind": pl.String(),
+    "one_id": pl.String(),
+    "other_one_id": pl.String(),
+    "identifiers": pl.List(pl.Struct({"id_type": pl.String(), "id_value": pl.String()})),
+    "reason": pl.String(),
+    "source": pl.String(),
+    "actor": pl.String(),
+    "revived": pl.Boolean(),
+}
+
+
 def _write_records(con: duckdb.DuckDBPyConnection, changes: IdentityChanges) -> None:
     if changes.history:
-        con.executemany(
-            "INSERT INTO identity_history (happened_at, kind, one_id, other_one_id, identifiers, reason, source, "
-            "actor, revived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_history_row(record) for record in changes.history],
+        frame = pl.DataFrame([_history_row(record) for record in changes.history], schema=_HISTORY_SCHEMA, orient="row")
+        columns = ", ".join(_HISTORY_COLUMNS)
+        _insert_frame(
+            con, f"INSERT INTO identity_history ({columns}) SELECT {columns} FROM staged_identity_rows", frame
         )
     if changes.conflicts:
         con.executemany(
