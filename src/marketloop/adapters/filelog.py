@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import fcntl
 import os
 import struct
@@ -61,6 +62,7 @@ class _Partition:
     pending: list[_Pending] = field(default_factory=list)
     flushing: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    pending_lock: threading.Lock = field(default_factory=threading.Lock)  # pending and flushing
 
 
 def _frames(records: Sequence[bytes]) -> bytes:
@@ -69,6 +71,29 @@ def _frames(records: Sequence[bytes]) -> bytes:
     parts[1::2] = records
     parts[0::2] = [FRAME.pack(len(r), zlib.crc32(r)) for r in records]
     return b"".join(parts)
+
+
+def _wake(batch: list[_Pending], result: int | Exception) -> None:
+    """From the sync thread: settle the group's futures on their event loop."""
+    for loop in {pending.future.get_loop() for pending in batch}:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_settle, batch, result)
+
+
+def _settle(batch: list[_Pending], result: int | Exception) -> None:
+    """On the event loop: each append learns the offset of its last record, or the error."""
+    loop = asyncio.get_running_loop()
+    offset = result - sum(p.count for p in batch) if isinstance(result, int) else 0
+    for pending in batch:
+        offset += pending.count
+        # A caller cancelled while waiting (client gone, timeout) has a done future;
+        # setting it would raise and strand every later caller.
+        if pending.future.get_loop() is not loop or pending.future.done():
+            continue
+        if isinstance(result, int):
+            pending.future.set_result(offset)
+        else:
+            pending.future.set_exception(result)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -170,33 +195,31 @@ class FileLog:
             raise RuntimeError("the log is closed")
         part = self._parts[partition]
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        part.pending.append(_Pending(_frames(records), len(records), future))
-        if not part.flushing:
-            part.flushing = True
-            asyncio.get_running_loop().create_task(self._flush(part))
+        with part.pending_lock:
+            part.pending.append(_Pending(_frames(records), len(records), future))
+            start, part.flushing = not part.flushing, True
+        if start:
+            self._io.submit(self._commit, part)
         return await future
 
-    async def _flush(self, part: _Partition) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while part.pending:
+    def _commit(self, part: _Partition) -> None:
+        """In the sync thread: write and fsync what is pending, group after group, until nothing is.
+
+        Each group starts as soon as the previous one is durable, not when a busy event loop
+        gets round to it; the callers of a group are woken with one callback on their loop,
+        with the group's error when the write or the fsync failed (nothing of it is kept).
+        """
+        while True:
+            with part.pending_lock:
                 batch, part.pending = part.pending, []
-                try:
-                    last = await loop.run_in_executor(self._io, self._write, part, batch)
-                except OSError as error:
-                    for pending in batch:
-                        if not pending.future.done():
-                            pending.future.set_exception(error)
-                    continue
-                offset = last - sum(p.count for p in batch)
-                for pending in batch:
-                    offset += pending.count
-                    # A caller cancelled while waiting (client gone, timeout) has a done
-                    # future; setting it would raise and strand every later caller.
-                    if not pending.future.done():
-                        pending.future.set_result(offset)
-        finally:
-            part.flushing = False
+                if not batch:
+                    part.flushing = False
+                    return
+            try:
+                result: int | Exception = self._write(part, batch)
+            except Exception as error:  # noqa: BLE001 - not swallowed: every caller of the group gets it
+                result = error
+            _wake(batch, result)
 
     def _write(self, part: _Partition, batch: list[_Pending]) -> int:
         """Write and fsync a group of appends; returns the offset of the last record."""
