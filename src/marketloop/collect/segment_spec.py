@@ -26,11 +26,12 @@ from marketloop.collect.wire import (
     UNKNOWN_SOURCE,
     Inbound,
     invalid_body,
+    invalid_event,
     msgspec_detail,
     msgspec_pointer,
     too_large,
 )
-from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
+from marketloop.core.errors import FieldError
 from marketloop.core.events import Event, EventType, ProfileOp, as_utc, corrected_timestamp
 
 SINGLE_TYPES = frozenset(t.value for t in EventType)
@@ -103,18 +104,8 @@ def _decode_single(body: bytes, endpoint: str, received_at: datetime) -> Inbound
     inbound = Inbound(write_key=envelope.write_key)
     _decode_one(inbound, 0, body, endpoint, received_at, None)
     if inbound.rejected and not inbound.events:
-        raise _single_invalid(inbound.rejected)
+        raise invalid_event(inbound.rejected)
     return inbound
-
-
-def _single_invalid(rejected: list[FieldError]) -> MarketloopError:
-    return MarketloopError(
-        kind=ErrorKind.INVALID,
-        code="collect.invalid-event",
-        title="The event is not valid",
-        detail=rejected[0].detail,
-        errors=[FieldError(pointer=r.pointer, detail=r.detail) for r in rejected],
-    )
 
 
 def _decode_batch(body: bytes, received_at: datetime) -> Inbound:

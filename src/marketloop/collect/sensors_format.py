@@ -83,11 +83,12 @@ from marketloop.collect.wire import (
     UNKNOWN_SOURCE,
     Inbound,
     invalid_body,
+    invalid_event,
     msgspec_detail,
     msgspec_pointer,
     too_large,
 )
-from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
+from marketloop.core.errors import FieldError
 from marketloop.core.events import Event, EventType, ProfileOp, corrected_timestamp
 
 PROFILE_OPS: dict[str, ProfileOp] = {f"profile_{op.value}": op for op in ProfileOp}
@@ -242,7 +243,7 @@ def _decode_single(payload: bytes, received_at: datetime, inbound: Inbound) -> I
         raise invalid_body(f"The data field is not a JSON object: {error}", pointer="/data") from None
     _decode_one(inbound, 0, payload, received_at, "/data")
     if inbound.rejected and not inbound.events:
-        raise _single_invalid(inbound.rejected)
+        raise invalid_event(inbound.rejected)
     return inbound
 
 
@@ -257,16 +258,6 @@ def _decode_list(payload: bytes, received_at: datetime, inbound: Inbound) -> Inb
     for index, raw in enumerate(raws):
         _decode_one(inbound, index, raw, received_at, f"/data_list/{index}")
     return inbound
-
-
-def _single_invalid(rejected: list[FieldError]) -> MarketloopError:
-    return MarketloopError(
-        kind=ErrorKind.INVALID,
-        code="collect.invalid-event",
-        title="The event is not valid",
-        detail=rejected[0].detail,
-        errors=[FieldError(pointer=r.pointer, detail=r.detail) for r in rejected],
-    )
 
 
 def _decode_one(inbound: Inbound, index: int, raw: bytes | msgspec.Raw, received_at: datetime, prefix: str) -> None:

@@ -99,6 +99,17 @@ def invalid_body(detail: str, *, pointer: str = "") -> MarketloopError:
     )
 
 
+def invalid_event(rejected: list[FieldError]) -> MarketloopError:
+    """The error for a request that carried one message, and that message is invalid."""
+    return MarketloopError(
+        kind=ErrorKind.INVALID,
+        code="collect.invalid-event",
+        title="The event is not valid",
+        detail=rejected[0].detail,
+        errors=[FieldError(pointer=r.pointer, detail=r.detail) for r in rejected],
+    )
+
+
 def too_large(detail: str) -> MarketloopError:
     return MarketloopError(
         kind=ErrorKind.TOO_LARGE,
