@@ -37,7 +37,14 @@ def _field_error(error: FieldError) -> dict[str, Any]:
 
 
 def problem_response(
-    status: int, code: str, title: str, detail: str = "", *, instance: str = "", errors: list[FieldError] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str = "",
+    *,
+    instance: str = "",
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {"type": TYPE_BASE + code, "title": title, "status": status}
     if detail:
@@ -46,8 +53,10 @@ def problem_response(
         body["instance"] = instance
     if errors:
         body["errors"] = field_errors(errors)
-    headers = {"WWW-Authenticate": 'Basic realm="marketloop"'} if status == 401 else None
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Basic realm="marketloop"')
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:
@@ -71,7 +80,10 @@ def install(app: FastAPI) -> None:
     async def http(request: Request, error: Exception) -> Response:
         assert isinstance(error, HTTPException)
         code = f"http.{error.status_code}"
-        return problem_response(error.status_code, code, str(error.detail), instance=request.url.path)
+        # Keep the exception's headers: a 405 must say what is allowed (`Allow`), a 401 how to authenticate.
+        return problem_response(
+            error.status_code, code, str(error.detail), instance=request.url.path, headers=dict(error.headers or {})
+        )
 
     app.add_exception_handler(MarketloopError, domain)
     app.add_exception_handler(RequestValidationError, validation)
