@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from fastapi.testclient import TestClient
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
-from marketloop.cli import main as cli
 from marketloop.core.identities import Identifier
+from marketloop.testing.cli import run_cli
 
 
 @pytest.fixture
@@ -155,17 +154,6 @@ def test_oneids_survive_a_restart_and_the_view_shows_promoted_columns(tmp_path: 
         assert rows == [(before["m1"], 5)]
     finally:
         container.close()
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["marketloop", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_the_cli_shows_merges_unmerges_and_traces(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from fastapi.testclient import TestClient
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
-from marketloop.cli import main as cli
 from marketloop.ports.state import TrackingMode
+from marketloop.testing.cli import run_cli
 
 PLAN: dict[str, Any] = {
     "events": {
@@ -179,17 +178,6 @@ def test_bad_plans_and_stale_copies_are_problems_with_paths(client: TestClient) 
     assert stale.json()["type"].endswith("tracking.plan-changed")
     unknown = client.get("/v1/tracking/violations", params={"source": "nope"})
     assert unknown.status_code == 404
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["marketloop", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_the_cli_sets_shows_lists_and_replays(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
-from marketloop.cli import main as cli
+from marketloop.testing.cli import run_cli
 
 from .conftest import AS_OF, EVENTS, fill_bank
 
@@ -35,17 +34,6 @@ def _data_dir(path: Path) -> Path:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return _data_dir(tmp_path / "data")
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["marketloop", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

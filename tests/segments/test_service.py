@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +15,12 @@ from fastapi.testclient import TestClient
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
-from marketloop.cli import main as cli
 from marketloop.core.errors import MarketloopError
 from marketloop.segments.catalog import DEFAULT_CATALOG
 from marketloop.segments.evaluate import evaluate
 from marketloop.segments.parse import parse_definition
 from marketloop.segments.resolve import resolve
+from marketloop.testing.cli import run_cli
 from marketloop.testing.segments import AS_OF, PROFILE_COLUMNS, SmallBank, ddl, facts, inserts, random_bank, tables
 
 BEHAVIOUR = 'city in ("上海", "杭州") and did login within 30d'
@@ -124,17 +123,6 @@ def test_materialise_then_export_csv_and_parquet(container: Container, bank: Sma
     assert pl.read_csv(as_csv.path)["cust_no"].to_list() == sorted(members)
     assert pl.read_parquet(as_parquet.path)["cust_no"].to_list() == sorted(members)
     assert container.segments.snapshots(saved.segment_id) == [snapshot]
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["marketloop", *args])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_cli_count_prints_count_and_ms(
