@@ -202,7 +202,7 @@ def open_bank(path: Path) -> Iterator[Bank]:
     try:
         cipher, clock = FieldCipher(FieldKeys.generate()), FrozenClock(AS_OF)
         fill_bank(DuckDBBankStore(warehouse.cursor, warehouse.write_lock), cipher)
-        warehouse.load("test", 0, len(EVENTS) - 1, EVENTS)
+        warehouse.load(warehouse.stage("test", 0, EVENTS), len(EVENTS) - 1)
         store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
         yield Bank(
             warehouse=warehouse, cipher=cipher, store=store, clock=clock, service=ProfileService(store, cipher, clock)

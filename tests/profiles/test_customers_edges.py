@@ -25,7 +25,7 @@ def _data_dir(path: Path) -> Path:
     container = Container.open(Settings(data_dir=path))
     try:
         fill_bank(container.bank, container.cipher)
-        container.warehouse.load("test", 0, len(EVENTS) - 1, EVENTS)
+        container.warehouse.load(container.warehouse.stage("test", 0, EVENTS), len(EVENTS) - 1)
     finally:
         container.close()
     return path

@@ -42,8 +42,9 @@ def oneid_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProfileS
         warehouse = bank.warehouse
         store = DuckDBIdentityStore(warehouse.cursor, warehouse.write_lock)
         identity = IdentityService(store, bank.cipher, bank.clock)
-        with identity.attribute(LINKED) as attribution:
-            warehouse.load("test", 0, 100, LINKED, attribution=attribution)
+        staged = warehouse.stage("test", 0, LINKED, key_paths=identity.key_paths)
+        with identity.attribute([LINKED[i] for i in staged.firsts]) as attribution:
+            warehouse.load(staged, 100, attribution=attribution)
         lookup = OneIdLookup(identity, EventIdentityLookup(bank.store))
         service = ProfileService(bank.store, bank.cipher, bank.clock, identities=lookup)
         service.refresh()

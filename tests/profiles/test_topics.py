@@ -194,7 +194,7 @@ def test_timeline_includes_events_loaded_after_refresh(refreshed: ProfileService
     at = AS_OF + timedelta(hours=1)
     late = Event(message_id="E7", type="track", source_id="app", received_at=at, timestamp=at, event="fund_buy",
                  anonymous_id="dev-1")  # fmt: skip
-    warehouse.load("test", 0, 99, [msgspec.json.encode(late)])
+    warehouse.load(warehouse.stage("test", 0, [msgspec.json.encode(late)]), 99)
     assert [i.message_id for i in refreshed.timeline("C001", limit=2).items] == ["E7", "E1"]
     deep = refreshed.timeline("C001", limit=2, offset=DEFAULT_RULES.timeline_depth)  # past the materialised depth
     assert deep.items == []
@@ -251,7 +251,7 @@ def test_live_tail_platforms_match_the_refreshed_ones(refreshed: ProfileService,
         )
         for i, context in enumerate(contexts)
     ]  # fmt: skip
-    warehouse.load("test", 0, 200, late)
+    warehouse.load(warehouse.stage("test", 0, late), 200)
     live = [(i.message_id, i.platform) for i in refreshed.timeline("C004", limit=10).items]
     refreshed.refresh(AS_OF + timedelta(hours=1))
     assert [(i.message_id, i.platform) for i in refreshed.timeline("C004", limit=10).items] == live

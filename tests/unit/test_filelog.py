@@ -254,3 +254,17 @@ def test_append_after_close_raises_instead_of_hanging(tmp_path: Path) -> None:
             await log.append(0, [b"late"])
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("after", "count"), [(START, 5000), (1022, 3), (1023, 1), (2047, 2000), (2500, 10), (4990, 100)]
+)
+def test_bulk_reads_cross_segments_and_index_marks(
+    opened: list[FileLog], directory: Path, after: int, count: int
+) -> None:
+    log = _open(opened, directory, segment_bytes=20_000)  # ~1,000 records a segment, index marks every 1,024
+    _append(log, *[_values(n, n + 250) for n in range(0, 5000, 250)])
+    assert len(_segments(directory)) > 4
+    assert log.read_values(0, after, count) == _values(after + 1, min(after + 1 + count, 5000))
+    log = _reopen(opened, log, directory, segment_bytes=20_000)
+    assert log.read_values(0, after, count) == _values(after + 1, min(after + 1 + count, 5000))

@@ -24,8 +24,10 @@ import polars as pl
 from marketloop.adapters import duckdb_findings as findings
 from marketloop.ports.warehouse import (
     Attribution,
+    KeyPath,
     LoadResult,
     QuarantinedEvent,
+    Staged,
     StoredViolation,
     ViolationCount,
     ViolationFilter,
@@ -133,6 +135,8 @@ class DuckDBWarehouse:
         self._staging_dir.mkdir(exist_ok=True)
         self._con = duckdb.connect(str(path), config={"threads": threads})
         self._con.execute(SCHEMA)
+        self._loader = self._con.cursor()  # the loader's own: its staging tables are private to it
+        self._staged: Staged | None = None
         self._window = dedupe_window_rows
         self._write_lock = threading.Lock()
         row = self._con.execute("SELECT coalesce(max(load_seq), 0) FROM events").fetchone()
@@ -200,26 +204,44 @@ class DuckDBWarehouse:
             con.execute("ROLLBACK")
             raise
 
-    def load(
-        self,
-        consumer: str,
-        partition: int,
-        last_offset: int,
-        records: Sequence[bytes],
-        *,
-        attribution: Attribution | None = None,
-    ) -> LoadResult:
+    def stage(
+        self, consumer: str, partition: int, records: Sequence[bytes], *, key_paths: Sequence[KeyPath] = ()
+    ) -> Staged:
+        keys = ", ".join(_key_sql(path) for path in key_paths)  # ValueError before anything is written
         staging = self._staging_dir / f"{consumer}-{partition}.ndjson"
         staging.write_bytes(b"\n".join(records))
-        attributed = _attribution_frame(attribution, len(records))
+        con = self._loader
+        try:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE staging AS SELECT row_number() OVER () AS rn, * "
+                f"FROM read_json(?, format='newline_delimited', columns={_COLUMNS_SQL})",
+                [str(staging)],
+            )
+        except duckdb.Error as error:
+            raise ValueError(f"a record of the batch is not an event: {error}") from error
+        # Each identity group is named by its first record: the rows that agree on every key.
+        groups = f"min(rn) OVER (PARTITION BY {keys})" if keys else "NULL::BIGINT"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE staged_groups AS SELECT rn, {groups} AS grp "
+            "FROM staging WHERE NOT coalesce(quarantined, false)"
+        )
+        firsts = con.execute("SELECT DISTINCT grp - 1 FROM staged_groups WHERE grp IS NOT NULL ORDER BY 1").fetchall()
+        self._staged = Staged(consumer=consumer, partition=partition, count=len(records), firsts=[f[0] for f in firsts])
+        return self._staged
+
+    def load(self, staged: Staged, last_offset: int, *, attribution: Attribution | None = None) -> LoadResult:
+        if staged is not self._staged:
+            raise ValueError("this batch is not the one staged last; stage it again")
+        attributed = _attribution_frame(attribution, staged.firsts)
         with self._write_lock:
-            con = self._con
+            con = self._loader
             con.register("attribution", attributed)
             con.execute("BEGIN")
             try:
-                result = self._load_staged(con, staging, len(records))
+                result = self._load_staged(con, staged.count)
                 con.execute(
-                    "INSERT OR REPLACE INTO consumer_offsets VALUES (?, ?, ?)", [consumer, partition, last_offset]
+                    "INSERT OR REPLACE INTO consumer_offsets VALUES (?, ?, ?)",
+                    [staged.consumer, staged.partition, last_offset],
                 )
                 con.execute("COMMIT")
             except BaseException:
@@ -227,15 +249,11 @@ class DuckDBWarehouse:
                 raise
             finally:
                 con.unregister("attribution")
-            self._seq += len(records)
+            self._seq += staged.count
+            self._staged = None
         return result
 
-    def _load_staged(self, con: duckdb.DuckDBPyConnection, staging: Path, count: int) -> LoadResult:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE staging AS SELECT row_number() OVER () AS rn, * "
-            f"FROM read_json(?, format='newline_delimited', columns={_COLUMNS_SQL})",
-            [str(staging)],
-        )
+    def _load_staged(self, con: duckdb.DuckDBPyConnection, count: int) -> LoadResult:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM staging "
             "QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY rn) = 1"
@@ -255,7 +273,8 @@ class DuckDBWarehouse:
             con.execute(
                 f"INSERT INTO events BY NAME SELECT {_EVENT_SELECT}, ? + rn AS load_seq, "
                 f"a.one_id, a.id_type, a.id_value{self._promoted_select()} "
-                "FROM fresh LEFT JOIN attribution a USING (rn) WHERE NOT coalesce(quarantined, false)",
+                "FROM fresh LEFT JOIN staged_groups g USING (rn) LEFT JOIN attribution a ON a.grp = g.grp "
+                "WHERE NOT coalesce(quarantined, false)",
                 [self._seq],
             )
         )
@@ -319,21 +338,22 @@ class DuckDBWarehouse:
 
     def close(self) -> None:
         with self._write_lock:
+            self._loader.close()
             self._con.execute("CHECKPOINT")
             self._con.close()
 
 
-def _attribution_frame(attribution: Attribution | None, count: int) -> pl.DataFrame:
-    """The attribution as a frame joined to the staged rows on `rn` (1-based record order)."""
+def _attribution_frame(attribution: Attribution | None, firsts: Sequence[int]) -> pl.DataFrame:
+    """The attribution as a frame joined to the staged groups on `grp` (the 1-based `rn` of the first)."""
     text = pl.String
     if attribution is None:
-        return pl.DataFrame(schema={"rn": pl.Int64, "one_id": text, "id_type": text, "id_value": text})
+        return pl.DataFrame(schema={"grp": pl.Int64, "one_id": text, "id_type": text, "id_value": text})
     sizes = {len(attribution.one_ids), len(attribution.id_types), len(attribution.id_values)}
-    if sizes != {count}:
-        raise ValueError(f"the attribution has {sorted(sizes)} entries for {count} records")
+    if sizes != {len(firsts)}:
+        raise ValueError(f"the attribution has {sorted(sizes)} entries for {len(firsts)} identity groups")
     return pl.DataFrame(
         {
-            "rn": pl.int_range(1, count + 1, eager=True),
+            "grp": pl.Series(firsts, dtype=pl.Int64) + 1,
             "one_id": pl.Series(attribution.one_ids, dtype=text),
             "id_type": pl.Series(attribution.id_types, dtype=text),
             "id_value": pl.Series(attribution.id_values, dtype=text),
@@ -344,6 +364,19 @@ def _attribution_frame(attribution: Attribution | None, count: int) -> pl.DataFr
 def _count(relation: duckdb.DuckDBPyConnection) -> int:
     row = relation.fetchone()
     return int(row[0]) if row else 0
+
+
+def _key_sql(path: KeyPath) -> str:
+    """A key path as SQL over the staged columns: the column itself, or the JSON at a path inside it."""
+    column, *inside = path
+    if column not in RECORD_COLUMNS:
+        raise ValueError(f"{column!r} is not a field of an event record")
+    if not inside:
+        return column
+    if RECORD_COLUMNS[column] != "JSON":
+        raise ValueError(f"{column!r} is not an object; {path!r} cannot look inside it")
+    steps = "".join('."' + step.replace('"', '\\"') + '"' for step in inside)
+    return f"json_extract({column}, '$" + steps.replace("'", "''") + "')"
 
 
 def _path_value(prop: str) -> str:

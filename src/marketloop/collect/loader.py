@@ -7,7 +7,10 @@ transaction as the rows, so a restart neither loses nor repeats a record.
 With a `resolver` (the OneID service), each batch is attributed first - every
 event gets the OneID of its highest-priority identifier, and the identity
 links the batch implies are persisted - then loaded with those OneIDs, while
-the resolver holds its lock, so that no unmerge falls between the two.
+the resolver holds its lock, so that no unmerge falls between the two. The
+warehouse groups the staged batch by the identifiers each record carries, and
+the resolver sees the first record of each group only: its Python work grows
+with the people in a batch, not with their events.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Protocol
 
 from marketloop.ports.clock import Clock
 from marketloop.ports.eventlog import EventLog
-from marketloop.ports.warehouse import Attribution, LoadResult, Warehouse
+from marketloop.ports.warehouse import Attribution, KeyPath, LoadResult, Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,11 @@ CONSUMER = "loader"
 
 class Resolver(Protocol):
     """Gives each event of a batch its OneID (implemented by `marketloop.identity.IdentityService`)."""
+
+    @property
+    def key_paths(self) -> Sequence[KeyPath]:
+        """Every place in an event record an identifier is read from (see `Warehouse.stage`)."""
+        ...
 
     def attribute(self, records: Sequence[bytes]) -> AbstractContextManager[Attribution]:
         """The attribution of JSON-encoded `Event` records, in order, valid while the context is open.
@@ -74,17 +82,21 @@ class Loader:
         waited = self._clock.monotonic() - self._last_load[partition]
         if available <= 0 or not (force or available >= self._min_batch or waited >= self._max_wait):
             return None
-        records = list(self._log.read(partition, committed, self._max_batch))
-        result = self._load(partition, records[-1].offset, [r.value for r in records])
+        values = self._log.read_values(partition, committed, self._max_batch)
+        result = self._load(partition, committed + len(values), values)
         self._last_load[partition] = self._clock.monotonic()
-        log.debug("loaded %s records from partition %s: %s", len(records), partition, result)
+        log.debug("loaded %s records from partition %s: %s", len(values), partition, result)
         return result
 
     def _load(self, partition: int, last_offset: int, values: list[bytes]) -> LoadResult:
-        if self._resolver is None:
-            return self._warehouse.load(CONSUMER, partition, last_offset, values)
-        with self._resolver.attribute(values) as attribution:
-            return self._warehouse.load(CONSUMER, partition, last_offset, values, attribution=attribution)
+        resolver = self._resolver
+        if resolver is None:
+            return self._warehouse.load(self._warehouse.stage(CONSUMER, partition, values), last_offset)
+        # DuckDB groups the batch by identity (in C++, without the GIL); the resolver reads one
+        # record per person, not every event.
+        staged = self._warehouse.stage(CONSUMER, partition, values, key_paths=resolver.key_paths)
+        with resolver.attribute([values[i] for i in staged.firsts]) as attribution:
+            return self._warehouse.load(staged, last_offset, attribution=attribution)
 
     def drain(self) -> int:
         """Load everything durable now; returns how many records were loaded."""

@@ -66,6 +66,24 @@ class EventIdentity(msgspec.Struct, kw_only=True):
 
 decoder = msgspec.json.Decoder(EventIdentity)
 
+# Every place in an event record that `raw_identifiers` reads: two records that agree on all of
+# them carry the same identifiers, so the loader resolves one record per distinct combination.
+KEY_PATHS: tuple[tuple[str, ...], ...] = (
+    ("user_id",),
+    ("anonymous_id",),
+    ("previous_id",),
+    ("traits", "cust_no"),
+    ("traits", "id_card"),
+    ("traits", "phone"),
+    ("traits", "email"),
+    ("traits", "wechat_unionid"),
+    ("context", "device", "id"),
+    ("context", "wechat", "unionid"),
+    ("context", "wechat", "appid"),
+    ("context", "wechat", "openid"),
+    ("properties", "$device_id"),
+)
+
 
 def _text(value: Any) -> str | None:
     if type(value) is str:

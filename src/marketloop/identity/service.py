@@ -33,10 +33,10 @@ from marketloop.core.identities import (
     invalid,
 )
 from marketloop.core.identity_graph import IdentityGraph
-from marketloop.identity.extract import EventIdentity, decoder, raw_identifiers
+from marketloop.identity.extract import KEY_PATHS, EventIdentity, decoder, raw_identifiers
 from marketloop.ports.clock import Clock
 from marketloop.ports.identity import IdentityStore
-from marketloop.ports.warehouse import Attribution
+from marketloop.ports.warehouse import Attribution, KeyPath
 from marketloop.security.crypto import FieldCipher
 
 log = logging.getLogger(__name__)
@@ -223,6 +223,10 @@ class IdentityService:
         return moved
 
     # -- the loader's resolver -----------------------------------------------------
+
+    @property
+    def key_paths(self) -> Sequence[KeyPath]:
+        return KEY_PATHS
 
     @contextmanager
     def attribute(self, records: Sequence[bytes]) -> Iterator[Attribution]:

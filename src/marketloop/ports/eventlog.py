@@ -53,6 +53,13 @@ class EventLog(Protocol):
         """
         ...
 
+    def read_values(self, partition: int, after: int, max_records: int) -> list[bytes]:
+        """The values of `read(partition, after, max_records)`: record `after + 1 + i` at index i.
+
+        The bulk form, for consumers that take whole batches (the loader).
+        """
+        ...
+
     def end_offset(self, partition: int) -> int:
         """Offset of the last durable record of the partition, or START when empty."""
         ...

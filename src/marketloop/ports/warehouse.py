@@ -69,7 +69,7 @@ class QuarantinedEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class Attribution:
-    """The OneID of each record of one load, in record order (None where an event has none).
+    """The OneID of each identity group of one load, in the order of `Staged.firsts` (None where none).
 
     `id_types` / `id_values` name the identifier each event was resolved by
     (its highest-priority one; protected values hashed), so that an unmerge
@@ -81,29 +81,56 @@ class Attribution:
     id_values: Sequence[str | None]
 
 
+# Where an identifier can be in a JSON-encoded `Event`: a top-level field (`("user_id",)`) or a
+# path into one of its objects (`("context", "device", "id")`).
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Staged:
+    """A batch of records parsed into the warehouse's staging area, ready for `Warehouse.load`.
+
+    `firsts` groups the records by identity: the records that agree on every
+    key path given to `stage` form one group, named by the index (0-based, in
+    record order) of its first record. Quarantined records are in no group.
+    Attributing one record per group attributes the whole batch, so identity
+    resolution does per-person work, not per-event work.
+    """
+
+    consumer: str
+    partition: int
+    count: int
+    firsts: Sequence[int]
+
+
 class Warehouse(Protocol):
     """Columnar store of loaded events (DuckDB embedded, ClickHouse scale-out)."""
 
-    def load(
-        self,
-        consumer: str,
-        partition: int,
-        last_offset: int,
-        records: Sequence[bytes],
-        *,
-        attribution: Attribution | None = None,
-    ) -> LoadResult:
-        """Load JSON-encoded `Event` records and commit `last_offset` for (consumer, partition).
+    def stage(
+        self, consumer: str, partition: int, records: Sequence[bytes], *, key_paths: Sequence[KeyPath] = ()
+    ) -> Staged:
+        """Parse JSON-encoded `Event` records for a load, grouped by the identifiers at `key_paths`.
 
-        `attribution`, when given, holds one entry per record: the rows store
-        it (`one_id`, `id_type`, `id_value`); without it those are NULL.
+        Nothing is visible to readers yet. One batch is staged at a time: a
+        second `stage` replaces the first. Raises `ValueError` for a record
+        that is not an `Event` and for an unknown key path.
+        """
+        ...
+
+    def load(self, staged: Staged, last_offset: int, *, attribution: Attribution | None = None) -> LoadResult:
+        """Load the staged records and commit `last_offset` for the staged (consumer, partition).
+
+        `attribution`, when given, holds one entry per group of `staged.firsts`,
+        in that order: every row of the group stores it (`one_id`, `id_type`,
+        `id_value`); without it those are NULL.
 
         Atomic: either the rows and the new offset are both committed or neither
         is, so a consumer that restarts from `committed_offset` loads every
         record exactly once. Rows whose `message_id` was already loaded within
-        the dedupe window, or appears earlier in the same call, are dropped and
+        the dedupe window, or appears earlier in the same batch, are dropped and
         counted as duplicates. Quarantined events go to the quarantine, not to
-        `events`; every tracking-plan violation is stored.
+        `events`; every tracking-plan violation is stored. Raises `ValueError`
+        when `staged` is not the batch staged last.
         """
         ...
 

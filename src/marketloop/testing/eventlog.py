@@ -50,12 +50,15 @@ class MemoryEventLog:
             return len(stored) - 1
 
     def read(self, partition: int, after: int, max_records: int) -> Iterator[Record]:
+        start = max(after + 1, 0)
+        for number, value in enumerate(self.read_values(partition, after, max_records)):
+            yield Record(start + number, value)
+
+    def read_values(self, partition: int, after: int, max_records: int) -> list[bytes]:
         stored = self._check(partition)
         start = max(after + 1, 0)
         with self._lock:
-            values = stored[start : start + max(max_records, 0)]
-        for number, value in enumerate(values):
-            yield Record(start + number, value)
+            return stored[start : start + max(max_records, 0)]
 
     def end_offset(self, partition: int) -> int:
         with self._lock:

@@ -293,6 +293,9 @@ async def test_read_pages_after_an_offset(log_factory: LogFactory) -> None:
         assert list(log.read(0, 100, 10)) == []
         assert list(log.read(0, START, 0)) == []
         assert list(log.read(0, 3, 5)) == list(log.read(0, 3, 5)), "reads are repeatable"
+        assert log.read_values(0, 3, 5) == values[4:9], "the bulk read gives the same values"
+        assert log.read_values(0, 20, 100) == values[21:]
+        assert log.read_values(0, 24, 10) == []
 
 
 @_async_test
