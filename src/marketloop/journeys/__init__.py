@@ -1,0 +1,1 @@
+"""The real-time engine: triggers, durable timers, journeys, channels and contact policy (M4)."""
