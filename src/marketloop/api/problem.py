@@ -23,6 +23,7 @@ STATUS = {
     ErrorKind.CONFLICT: 409,
     ErrorKind.TOO_LARGE: 413,
     ErrorKind.UNSUPPORTED: 415,
+    ErrorKind.RATE_LIMITED: 429,
 }
 
 
@@ -65,7 +66,13 @@ def install(app: FastAPI) -> None:
     async def domain(request: Request, error: Exception) -> Response:
         assert isinstance(error, MarketloopError)
         return problem_response(
-            STATUS[error.kind], error.code, error.title, error.detail, instance=request.url.path, errors=error.errors
+            STATUS[error.kind],
+            error.code,
+            error.title,
+            error.detail,
+            instance=request.url.path,
+            errors=error.errors,
+            headers=error.headers or None,
         )
 
     async def validation(request: Request, error: Exception) -> Response:

@@ -6,16 +6,21 @@ This is the only module that imports adapters. Engines receive ports.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 
+from marketloop.access.service import AccessService
+from marketloop.access.throttle import ThrottleRules
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
+from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
 from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
+from marketloop.adapters.sql.access import SqlAccessStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.segments import SqlSegmentRepository
@@ -28,6 +33,7 @@ from marketloop.collect.service import CollectService, PlanCheck
 from marketloop.collect.sources import SourceService
 from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.identity.service import IdentityService
+from marketloop.ports.access import BranchDirectory
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
 from marketloop.profiles.lookup import EventIdentityLookup, OneIdLookup
@@ -49,6 +55,27 @@ def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
     return SourceService(SqlSourceRepository(engine), clock, audit=AuditLog(SqlAuditStore(engine), clock)), engine
 
 
+def access_service(
+    settings: Settings, engine: sa.Engine, clock: Clock, audit: AuditLog, branches: BranchDirectory | None = None
+) -> AccessService:
+    """Users, roles, tokens and sessions on the operational store (`branches` scopes branch users' data)."""
+    rules = settings.access
+    throttle = ThrottleRules(
+        max_failures_per_user=rules.login_max_failures_per_user,
+        max_failures_per_client=rules.login_max_failures_per_client,
+        window_seconds=rules.login_window_seconds,
+        lockout_seconds=rules.login_lockout_seconds,
+    )
+    return AccessService(
+        SqlAccessStore(engine),
+        clock,
+        audit=audit,
+        branches=branches,
+        session_ttl=timedelta(hours=rules.session_hours),
+        throttle=throttle,
+    )
+
+
 @dataclass(kw_only=True)
 class Container:
     settings: Settings
@@ -64,6 +91,7 @@ class Container:
     cipher: FieldCipher
     bank: BankStore
     audit: AuditLog
+    access: AccessService
     identity: IdentityService
     segments: SegmentService
     profiles: ProfileService
@@ -124,6 +152,9 @@ class Container:
             tracking=tracking,
             collect=CollectService(log, sources, tracking, clock),
             loader=loader,
+            access=access_service(
+                settings, engine, clock, audit, DuckDBBranchDirectory(warehouse.cursor, warehouse.write_lock)
+            ),
         )
 
     def start(self) -> None:

@@ -75,6 +75,18 @@ class ComplianceSettings(_Section):
     sms_signature_required: bool = True
 
 
+class AccessSettings(_Section):
+    """Console sessions and login throttling (see docs/security.md)."""
+
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    # Secure cookies need HTTPS; turn off only for a console on http://localhost.
+    cookie_secure: bool = True
+    login_max_failures_per_user: int = Field(default=5, ge=1)
+    login_max_failures_per_client: int = Field(default=20, ge=1)
+    login_window_seconds: float = Field(default=900.0, gt=0)
+    login_lockout_seconds: float = Field(default=900.0, gt=0)
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -98,6 +110,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     consent: ConsentSettings = ConsentSettings()
     compliance: ComplianceSettings = ComplianceSettings()
+    access: AccessSettings = AccessSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -40,6 +40,7 @@ EXIT_CODES = {
     ErrorKind.FORBIDDEN: 5,
     ErrorKind.TOO_LARGE: 2,
     ErrorKind.UNSUPPORTED: 2,
+    ErrorKind.RATE_LIMITED: 8,
 }
 
 

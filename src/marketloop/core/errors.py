@@ -17,6 +17,7 @@ class ErrorKind(StrEnum):
     CONFLICT = "conflict"
     TOO_LARGE = "too-large"
     UNSUPPORTED = "unsupported-media"
+    RATE_LIMITED = "rate-limited"  # too many requests for this credential; retry after a while
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +40,7 @@ class MarketloopError(Exception):
     title: str
     detail: str = ""
     errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. WWW-Authenticate, Retry-After
 
     def __str__(self) -> str:
         return f"{self.title}: {self.detail}" if self.detail else self.title

@@ -1,0 +1,209 @@
+"""Authentication and authorisation of the product API: `require("<permission>")` on every route.
+
+    router = APIRouter(prefix="/v1/tags", dependencies=[require("tags:read")])
+
+    @router.post("/{tag}/refresh")
+    def refresh(tag: str, user: Annotated[Principal, require("tags:write")]) -> ...:
+        ...  # `user.scope`, `user.actor`, `user.may("customers:reveal")`
+
+A caller authenticates with `Authorization: Bearer <API token>` or with the
+console's session cookie; with the cookie, unsafe methods (POST, PUT, PATCH,
+DELETE) also need the CSRF token in the `X-CSRF-Token` header, equal to the
+`ml_csrf` cookie and to the token issued with the session (double submit).
+No credential, or a bad one: 401; a credential without the permission: 403;
+both RFC 9457 problem+json. The audit actor of the request becomes the user.
+
+Every route of the app declares a permission this way, or is listed in
+`PUBLIC_ROUTES` with the reason it is open (collection routes authenticate by
+write key; `/healthz`; logging in; the API docs). tests/access/test_route_permissions.py
+walks `app.routes` and fails on a route with neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Route
+
+from marketloop.access.permissions import PERMISSIONS
+from marketloop.access.principal import Principal
+from marketloop.access.secrets import same, secret_hash
+from marketloop.access.service import AccessService, unauthenticated
+from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.security.audit import act_as
+
+SESSION_COOKIE = "ml_session"
+CSRF_COOKIE = "ml_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SIGNED_IN = "(signed in)"
+_BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="marketloop"'}
+
+
+@dataclass(frozen=True)
+class PublicRoute:
+    method: str
+    path: str
+    reason: str
+
+
+_COLLECTION = "collection: authenticated by the source's write key, not by a user"
+PUBLIC_ROUTES: tuple[PublicRoute, ...] = (
+    *(
+        PublicRoute("POST", f"/v1/{name}", _COLLECTION)
+        for name in ("batch", "track", "identify", "page", "screen", "alias", "group")
+    ),
+    PublicRoute("POST", "/sa", _COLLECTION),
+    PublicRoute("GET", "/sa.gif", _COLLECTION),
+    PublicRoute("GET", "/healthz", "liveness probe for the orchestrator; says nothing but ok"),
+    PublicRoute("POST", "/v1/auth/login", "logging in; throttled per user and client address"),
+    PublicRoute("GET", "/openapi.json", "the API description; no data"),
+    PublicRoute("GET", "/docs", "the API documentation page; no data"),
+    PublicRoute("GET", "/docs/oauth2-redirect", "part of the API documentation page"),
+    PublicRoute("GET", "/redoc", "the API documentation page; no data"),
+)
+
+
+def access_of(request: Request) -> AccessService:
+    found: AccessService = request.app.state.container.access
+    return found
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _unauthenticated(detail: str) -> MarketloopError:
+    error = unauthenticated(detail)
+    error.headers.update(_BEARER_CHALLENGE)
+    return error
+
+
+def _forbidden(code: str, title: str, detail: str) -> MarketloopError:
+    return MarketloopError(kind=ErrorKind.FORBIDDEN, code=code, title=title, detail=detail)
+
+
+def _authenticate(request: Request) -> Principal:
+    """The caller of `request`, by bearer token or session cookie (with the CSRF check on unsafe methods)."""
+    access = access_of(request)
+    authorization = request.headers.get("authorization")
+    try:
+        if authorization is not None:
+            scheme, _, secret = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise unauthenticated("use Authorization: Bearer <API token>")
+            return access.authenticate_token(secret.strip())
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if not session_id:
+            raise unauthenticated("send Authorization: Bearer <API token>, or log in (POST /v1/auth/login)")
+        principal, session = access.authenticate_session(session_id)
+    except MarketloopError as error:
+        raise _unauthenticated(error.detail) from None
+    if request.method not in SAFE_METHODS:
+        _check_csrf(request, session.csrf_hash)
+    return principal
+
+
+def _check_csrf(request: Request, csrf_hash: str) -> None:
+    header = request.headers.get(CSRF_HEADER, "")
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not header or not same(header, cookie) or not same(secret_hash(header), csrf_hash):
+        raise _forbidden(
+            "auth.csrf",
+            "The CSRF token is missing or wrong",
+            f"send the {CSRF_COOKIE} cookie's value in the X-CSRF-Token header",
+        )
+
+
+class Requirement:
+    """A FastAPI dependency: authenticate the caller, check `permission`, return the `Principal`.
+
+    `permission` None: any signed-in user (e.g. `GET /v1/auth/me`).
+    """
+
+    def __init__(self, permission: str | None) -> None:
+        if permission is not None and permission not in PERMISSIONS:
+            raise ValueError(f"{permission!r} is not in the permission catalog (marketloop.access.permissions)")
+        self.permission = permission
+
+    async def __call__(self, request: Request) -> Principal:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        if principal is None:
+            principal = await run_in_threadpool(_authenticate, request)
+            request.state.principal = principal
+            act_as(principal.actor)
+        if self.permission is not None and not principal.may(self.permission):
+            raise _forbidden(
+                "auth.forbidden",
+                "You do not have the permission for this",
+                f"needs {self.permission}; your roles: {', '.join(principal.roles) or 'none'}",
+            )
+        return principal
+
+    def __repr__(self) -> str:
+        return f"require({self.permission!r})"
+
+
+def require(permission: str) -> Any:
+    """The dependency that admits only callers with `permission` (a name from the permission catalog).
+
+    Use it in `dependencies=[...]` of a route or router, or as `Annotated[Principal, require(...)]`.
+    """
+    return Depends(Requirement(permission))
+
+
+def signed_in() -> Any:
+    """The dependency that admits any signed-in user, with no particular permission."""
+    return Depends(Requirement(None))
+
+
+def permissions_of(route: APIRoute) -> list[str]:
+    """The permissions a route requires (`SIGNED_IN` for a route open to any signed-in user)."""
+    found: list[str] = []
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, Requirement):
+            found.append(dependant.call.permission or SIGNED_IN)
+        pending.extend(dependant.dependencies)
+    return sorted(set(found))
+
+
+def public_reason(method: str, path: str) -> str | None:
+    for public in PUBLIC_ROUTES:
+        if public.method == method and public.path == path:
+            return public.reason
+    return None
+
+
+@dataclass(frozen=True)
+class RouteDeclaration:
+    """What a route of the app declares: its permissions, or why it is public (or neither: a defect)."""
+
+    method: str
+    path: str
+    permissions: tuple[str, ...]
+    public: str | None
+
+
+def declarations(app: FastAPI) -> list[RouteDeclaration]:
+    """One row per (route, method) of `app`, in path order."""
+    rows = []
+    for route in app.routes:
+        for method in sorted(_methods(route)):
+            permissions = tuple(permissions_of(route)) if isinstance(route, APIRoute) else ()
+            rows.append(RouteDeclaration(method, _path(route), permissions, public_reason(method, _path(route))))
+    return sorted(rows, key=lambda row: (row.path, row.method))
+
+
+def _methods(route: BaseRoute) -> set[str]:
+    methods = getattr(route, "methods", None) or {"GET"}
+    return set(methods) - {"HEAD"}
+
+
+def _path(route: BaseRoute) -> str:
+    return route.path if isinstance(route, Route) else str(getattr(route, "path", ""))
