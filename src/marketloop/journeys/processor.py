@@ -1,0 +1,305 @@
+"""The stream processor: event log -> trigger state machines -> fires, exactly once.
+
+It reads each partition after its committed offset, keys every event by
+customer (its OneID when the resolver gives one, else the log's partition key
+`user_id or anonymous_id or message_id`), runs every enabled trigger's state
+machine, and commits the new trigger state, the timers and the fires together
+with the partition's new offset in ONE transaction of the operational store.
+A crash before that commit loses nothing (the batch is read again); after it,
+nothing is repeated. Fire ids are unique per cause as a second guard.
+
+A processor owns a set of partitions (embedded: all of them plus the
+scheduler's timers); a later scale-out gives each worker its own set, and the
+store refuses a commit from a worker whose offset moved under it
+(`OffsetMovedError`).
+
+Durable timers (absences, dates, schedules) fire from the same loop once due,
+but only for partitions whose log is read to the end: an event that arrived
+before the deadline is always seen before the timer says it never came.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+import orjson
+
+from marketloop.collect.loader import Resolver
+from marketloop.core.events import Event
+from marketloop.journeys import dates, machines
+from marketloop.journeys.active import ActiveTriggers
+from marketloop.journeys.steps import Fire, Step, TimerRequest, observe, partition_key
+from marketloop.journeys.triggers import ScheduleTrigger
+from marketloop.ports.clock import Clock
+from marketloop.ports.eventlog import EventLog
+from marketloop.ports.realtime import (
+    SCHEDULER_PARTITION,
+    Commit,
+    StoredFire,
+    StoredTimer,
+    StreamStore,
+    TriggerRepository,
+)
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "stream"
+_decoder = msgspec.json.Decoder(Event)
+
+
+class Membership(Protocol):
+    """Real-time segment membership (implemented by the segments engine's real-time evaluator).
+
+    The processor keeps each customer's previous membership in its own
+    committed state and derives entered / exited itself, so an implementation
+    only answers the present and may be stateless; it must be deterministic
+    for the same event (a replay after a crash asks again).
+    """
+
+    def segments_of(self, customer: str, event: Event, segment_ids: frozenset[str]) -> frozenset[str]:
+        """Which of `segment_ids` the customer belongs to just after `event`."""
+        ...
+
+
+class _Batch:
+    """The changes of one batch, with the working copy of the state its steps read."""
+
+    def __init__(self, commit: Commit, states: dict[tuple[str, str], bytes], clock: Clock) -> None:
+        self.commit = commit
+        self.states = states
+        self._timers: dict[str, StoredTimer] = {}
+        self._cancelled: dict[str, None] = {}
+        self._clock = clock
+
+    def state(self, trigger_id: str, customer: str) -> bytes | None:
+        return self.states.get((trigger_id, customer))
+
+    def apply(self, trigger_id: str, customer: str, step: Step, partition: int) -> None:
+        key = (trigger_id, customer)
+        if step.state != self.states.get(key):
+            self.commit.states[key] = step.state
+            if step.state is None:
+                del self.states[key]
+            else:
+                self.states[key] = step.state
+        for timer_id in step.cancelled:
+            self._timers.pop(timer_id, None)
+            self._cancelled[timer_id] = None
+        for timer in step.timers:
+            self._cancelled.pop(timer.timer_id, None)
+            self._timers[timer.timer_id] = _stored_timer(timer, partition)
+        now = self._clock.now()
+        self.commit.fires.extend(_stored_fire(fire, partition, now) for fire in step.fires)
+
+    def cancel(self, timer_id: str) -> None:
+        self._cancelled[timer_id] = None
+
+    def finish(self) -> Commit:
+        self.commit.timers = list(self._timers.values())
+        self.commit.cancelled = list(self._cancelled)
+        return self.commit
+
+
+def _stored_timer(timer: TimerRequest, partition: int) -> StoredTimer:
+    return StoredTimer(
+        timer_id=timer.timer_id,
+        trigger_id=timer.trigger_id,
+        customer=timer.customer,
+        partition=partition,
+        due_at=timer.due_at,
+        payload=orjson.dumps(dict(timer.payload)),
+    )
+
+
+def _stored_fire(fire: Fire, partition: int, now: datetime) -> StoredFire:
+    return StoredFire(
+        fire_id=fire.fire_id,
+        trigger_id=fire.trigger_id,
+        customer=fire.customer,
+        partition=partition,
+        fired_at=fire.at,
+        recorded_at=now,
+        reason=fire.reason,
+        cause=orjson.dumps(list(fire.cause)),
+        context=orjson.dumps(dict(fire.context), default=str),
+    )
+
+
+class StreamProcessor:
+    def __init__(
+        self,
+        events: EventLog,
+        store: StreamStore,
+        triggers: TriggerRepository,
+        clock: Clock,
+        *,
+        resolver: Resolver | None = None,
+        membership: Membership | None = None,
+        partitions: Sequence[int] | None = None,
+        max_batch: int = 2_000,
+        timer_batch: int = 1_000,
+        poll_seconds: float = 0.02,
+    ) -> None:
+        self._log = events
+        self._store = store
+        self._clock = clock
+        self._resolver = resolver
+        self._membership = membership
+        self._partitions = list(range(events.partitions) if partitions is None else partitions)
+        self._owned = [*self._partitions, SCHEDULER_PARTITION]
+        self._active = ActiveTriggers(triggers)
+        self._max_batch = max_batch
+        self._timer_batch = timer_batch
+        self._poll = poll_seconds
+        self._offsets: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def partitions(self) -> list[int]:
+        return list(self._partitions)
+
+    def committed(self, partition: int) -> int:
+        if partition not in self._offsets:
+            self._offsets[partition] = self._store.committed_offset(CONSUMER, partition)
+        return self._offsets[partition]
+
+    def lag(self, partition: int) -> int:
+        """Durable records whose effects are not committed yet."""
+        return self._log.end_offset(partition) - self.committed(partition)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def process_partition(self, partition: int) -> int:
+        """Process one batch of `partition` and commit it; returns how many records it consumed."""
+        after = self.committed(partition)
+        values = self._log.read_values(partition, after, self._max_batch)
+        if not values:
+            return 0
+        self._active.refresh()
+        keyed = self._keyed(values)
+        batch = _Batch(
+            Commit(consumer=CONSUMER, partition=partition, after=after, offset=after + len(values)),
+            self._store.states({customer for customer, _ in keyed}) if self._active.per_customer else {},
+            self._clock,
+        )
+        for customer, event in keyed:
+            self._advance(batch, customer, event, partition)
+        try:
+            self._store.commit(batch.finish())
+        except BaseException:
+            self._offsets.pop(partition, None)  # read it again from the store: it may have moved
+            raise
+        self._offsets[partition] = after + len(values)
+        return len(values)
+
+    def _keyed(self, values: Sequence[bytes]) -> list[tuple[str, Event]]:
+        events: list[Event] = []
+        kept: list[bytes] = []
+        for value in values:
+            try:
+                event = _decoder.decode(value)
+            except msgspec.DecodeError as error:
+                log.warning("an event record cannot be read by the stream processor (%s); skipped", error)
+                continue
+            if not event.quarantined:
+                events.append(event)
+                kept.append(value)
+        if self._resolver is None or not events:
+            return [(partition_key(event), event) for event in events]
+        with self._resolver.attribute(kept) as attribution:
+            one_ids = list(attribution.one_ids)
+        return [(one_id or partition_key(event), event) for one_id, event in zip(one_ids, events, strict=True)]
+
+    def _advance(self, batch: _Batch, customer: str, event: Event, partition: int) -> None:
+        active = self._active
+        segments = None
+        if active.segment_ids and self._membership is not None:
+            segments = self._membership.segments_of(customer, event, active.segment_ids)
+        observed = observe(event, segments)
+        for trigger in active.per_customer:
+            step = machines.on_event(trigger, batch.state(trigger.id, customer), customer, observed)
+            batch.apply(trigger.id, customer, step, partition)
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def fire_due_timers(self) -> int:
+        """Fire the timers due now of the partitions that are read to the end; returns how many."""
+        ready = [p for p in self._owned if p == SCHEDULER_PARTITION or self.lag(p) <= 0]
+        due = self._store.due_timers(self._clock.now(), ready, self._timer_batch)
+        if not due:
+            return 0
+        self._active.refresh()
+        batch = _Batch(Commit(consumer=CONSUMER), self._store.states({t.customer for t in due}), self._clock)
+        for timer in due:
+            batch.cancel(timer.timer_id)  # a timer fires once; a step may schedule the next
+            self._wake(batch, timer)
+        self._store.commit(batch.finish())
+        return len(due)
+
+    def _wake(self, batch: _Batch, timer: StoredTimer) -> None:
+        trigger = self._active.by_id.get(timer.trigger_id)
+        if trigger is None:
+            log.info("timer %s of a removed or disabled trigger dropped", timer.timer_id)
+            return
+        request = TimerRequest(
+            timer_id=timer.timer_id,
+            trigger_id=timer.trigger_id,
+            customer=timer.customer,
+            due_at=timer.due_at,
+            payload=orjson.loads(timer.payload),
+        )
+        if isinstance(trigger, ScheduleTrigger):
+            step = dates.on_schedule(trigger, request, self._clock.now())
+        else:
+            step = machines.on_timer(trigger, batch.state(trigger.id, timer.customer), timer.customer, request)
+        batch.apply(trigger.id, timer.customer, step, timer.partition)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """One round: a batch from every partition, then the due timers; returns records + timers handled."""
+        handled = sum(self.process_partition(p) for p in self._partitions)
+        return handled + self.fire_due_timers()
+
+    def drain(self) -> int:
+        """Process everything durable now and fire what is due; returns how many records and timers."""
+        total = 0
+        while True:
+            handled = self.run_once()
+            total += handled
+            if handled == 0:
+                return total
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="stream-processor", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        backoff = self._poll
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                # Nothing was committed: the same batch is read again after the pause.
+                log.exception("the stream processor failed; retrying in %.2f s", backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = self._poll
+            if handled == 0:
+                self._stop.wait(self._poll)
+
+    def stop(self) -> None:
+        """Stop the thread, then process what is left (drain on SIGTERM)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.drain()
