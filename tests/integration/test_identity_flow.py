@@ -14,6 +14,7 @@ from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
 from marketloop.core.identities import Identifier
+from marketloop.testing.access import grant
 from marketloop.testing.cli import run_cli
 
 
@@ -29,7 +30,7 @@ def container(tmp_path: Path) -> Iterator[Container]:
 @pytest.fixture
 def client(container: Container) -> TestClient:
     # No lifespan, so no background loader: the tests drain it themselves.
-    return TestClient(create_app(container))
+    return TestClient(create_app(container), headers=grant(container.access, "admin"))
 
 
 @pytest.fixture
@@ -95,7 +96,7 @@ def test_unmerge_moves_the_events_of_the_split_identifiers(container: Container,
 
     response = client.post(
         f"/v1/identities/{customer}/unmerge",
-        json={"identifiers": [{"type": "anonymous_id", "value": "shared"}], "actor": "admin"},
+        json={"identifiers": [{"type": "anonymous_id", "value": "shared"}]},
     )
     assert response.status_code == 200, response.text
     split = response.json()
@@ -109,7 +110,7 @@ def test_unmerge_moves_the_events_of_the_split_identifiers(container: Container,
     assert one_ids(container, "events_resolved")["m4"] == customer
     history = client.get(f"/v1/identities/{customer}/history").json()
     assert [h["kind"] for h in history["history"]] == ["unmerge"]
-    assert history["history"][0]["actor"] == "admin"
+    assert history["history"][0]["actor"].startswith("user:test-admin-")  # the authenticated user
     assert [c["reason"] for c in history["conflicts"]] == ["separated"]
 
 

@@ -14,6 +14,7 @@ from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
 from marketloop.ports.state import TrackingMode
+from marketloop.testing.access import grant
 from marketloop.testing.cli import run_cli
 
 PLAN: dict[str, Any] = {
@@ -55,7 +56,7 @@ def container(tmp_path: Path) -> Iterator[Container]:
 @pytest.fixture
 def client(container: Container) -> TestClient:
     # Not entered as a context manager: no lifespan, so no background loader; tests drain it themselves.
-    return TestClient(create_app(container))
+    return TestClient(create_app(container), headers=grant(container.access, "admin"))
 
 
 def put_plan(client: TestClient, plan: dict[str, Any]) -> Any:

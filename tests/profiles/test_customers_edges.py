@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
+from marketloop.testing.access import grant
 from marketloop.testing.cli import run_cli
 
 from .conftest import AS_OF, EVENTS, fill_bank
@@ -42,7 +43,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     container = Container.open(Settings(data_dir=_data_dir(tmp_path_factory.mktemp("api") / "data")))
     container.profiles.refresh(AS_OF)
     try:
-        yield TestClient(create_app(container))  # no lifespan: no background loader
+        yield TestClient(create_app(container), headers=grant(container.access, "admin"))  # no lifespan: no loader
     finally:
         container.close()
 

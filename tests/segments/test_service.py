@@ -20,6 +20,7 @@ from marketloop.segments.catalog import DEFAULT_CATALOG
 from marketloop.segments.evaluate import evaluate
 from marketloop.segments.parse import parse_definition
 from marketloop.segments.resolve import resolve
+from marketloop.testing.access import grant
 from marketloop.testing.cli import run_cli
 from marketloop.testing.segments import AS_OF, PROFILE_COLUMNS, SmallBank, ddl, facts, inserts, random_bank, tables
 
@@ -145,7 +146,7 @@ def test_cli_count_prints_count_and_ms(
 
 @pytest.fixture
 def client(container: Container) -> TestClient:
-    return TestClient(create_app(container))  # no lifespan: no background loader
+    return TestClient(create_app(container), headers=grant(container.access, "admin"))  # no lifespan: no loader
 
 
 def test_api_counts_saves_materialises_and_exports(client: TestClient, bank: SmallBank) -> None:

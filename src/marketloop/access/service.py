@@ -20,6 +20,7 @@ from marketloop.access.secrets import TOKEN_PREFIX, new_secret, secret_hash, ver
 from marketloop.access.throttle import LoginThrottle, ThrottleRules
 from marketloop.access.users import UserDirectory, scope_of
 from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.core.scope import Scope
 from marketloop.ports.access import AccessStore, ApiToken, BranchDirectory, Session, User
 from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
@@ -158,6 +159,13 @@ class AccessService:
         if session is None or self._clock.now() >= session.expires_at:
             raise unauthenticated("the session has ended; log in again")
         return self._principal(session.user_id, "session", session_hash=id_hash), session
+
+    def customer_in_scope(self, scope: Scope, cust_no: str) -> bool:
+        """Whether the customer `cust_no` is inside `scope` (by their branch and RM now)."""
+        if scope.everything:
+            return True
+        owner = self._branches.owner(cust_no) if self._branches is not None else None
+        return owner is not None and scope.allows(*owner)
 
     def principal_of(self, user: User, via: Via = "session") -> Principal:
         return Principal(

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import duckdb
 
 from marketloop.adapters.duckdb_bank import table_ddl
-from marketloop.core.bank import BRANCHES, CUSTOMERS
+from marketloop.core.bank import BRANCHES, CUSTOMERS, RM_ASSIGNMENTS
 
 _SUBTREE = """
 WITH RECURSIVE tree(branch_id) AS (
@@ -22,6 +22,16 @@ WITH RECURSIVE tree(branch_id) AS (
     SELECT b.branch_id FROM branches b JOIN tree t ON b.parent_id = t.branch_id
 )
 SELECT branch_id FROM tree
+"""
+
+# The RM in force today (as the customer profile takes it): the newest current assignment, else customers.rm_id.
+_OWNER = """
+SELECT c.branch_id, coalesce(
+    (SELECT arg_max(r.rm_id, r.valid_from) FROM rm_assignments r
+     WHERE r.cust_no = c.cust_no AND r.valid_from <= current_date
+       AND coalesce(r.valid_to, current_date) >= current_date),
+    c.rm_id)
+FROM customers c WHERE c.cust_no = ?
 """
 
 
@@ -39,7 +49,7 @@ class DuckDBBranchDirectory:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, frozenset[str] | None]] = {}
         with write_lock:
-            for table in (BRANCHES, CUSTOMERS):
+            for table in (BRANCHES, CUSTOMERS, RM_ASSIGNMENTS):
                 cursor().execute(table_ddl(table))
 
     def subtree(self, branch_id: str) -> frozenset[str] | None:
@@ -61,5 +71,5 @@ class DuckDBBranchDirectory:
         return frozenset(str(r[0]) for r in con.execute(_SUBTREE, [branch_id]).fetchall())
 
     def owner(self, cust_no: str) -> tuple[str | None, str | None] | None:
-        row = self._cursor().execute("SELECT branch_id, rm_id FROM customers WHERE cust_no = ?", [cust_no]).fetchone()
+        row = self._cursor().execute(_OWNER, [cust_no]).fetchone()
         return None if row is None else (row[0], row[1])

@@ -190,6 +190,12 @@ def conditions(where: ProfileFilter, *, within: Sequence[str] | None = None) -> 
         if bound is not None:
             parts.append(f"aum {op} ?")
             params.append(bound)
+    if where.scope_branch_ids is not None:
+        parts.append(_within("branch_id", where.scope_branch_ids) if where.scope_branch_ids else "false")
+        params.extend(where.scope_branch_ids)
+    if where.scope_rm_id is not None:
+        parts.append("rm_id = ?")
+        params.append(where.scope_rm_id)
     return " AND ".join(parts) or "true", params
 
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from marketloop import __version__
 from marketloop.api import problem
+from marketloop.api.routers import auth as auth_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import segments as segment_api
 from marketloop.app.container import Container
@@ -35,6 +36,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(tracking.router)
     app.include_router(segment_api.router)
     app.include_router(identity.router)
+    app.include_router(auth_api.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> Response:

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.routing import APIRoute
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute, Route
 
 from marketloop.access.permissions import PERMISSIONS
 from marketloop.access.principal import Principal
@@ -161,10 +160,11 @@ def signed_in() -> Any:
     return Depends(Requirement(None))
 
 
-def permissions_of(route: APIRoute) -> list[str]:
+def permissions_of(route: RouteContext) -> list[str]:
     """The permissions a route requires (`SIGNED_IN` for a route open to any signed-in user)."""
     found: list[str] = []
-    pending = list(route.dependant.dependencies)
+    dependant = getattr(route, "dependant", None)
+    pending = list(dependant.dependencies) if dependant is not None else []
     while pending:
         dependant = pending.pop()
         if isinstance(dependant.call, Requirement):
@@ -193,17 +193,9 @@ class RouteDeclaration:
 def declarations(app: FastAPI) -> list[RouteDeclaration]:
     """One row per (route, method) of `app`, in path order."""
     rows = []
-    for route in app.routes:
-        for method in sorted(_methods(route)):
-            permissions = tuple(permissions_of(route)) if isinstance(route, APIRoute) else ()
-            rows.append(RouteDeclaration(method, _path(route), permissions, public_reason(method, _path(route))))
+    for route in iter_route_contexts(app.routes):
+        permissions = tuple(permissions_of(route))
+        path = route.path or ""
+        for method in sorted(set(route.methods or {"GET"}) - {"HEAD"}):
+            rows.append(RouteDeclaration(method, path, permissions, public_reason(method, path)))
     return sorted(rows, key=lambda row: (row.path, row.method))
-
-
-def _methods(route: BaseRoute) -> set[str]:
-    methods = getattr(route, "methods", None) or {"GET"}
-    return set(methods) - {"HEAD"}
-
-
-def _path(route: BaseRoute) -> str:
-    return route.path if isinstance(route, Route) else str(getattr(route, "path", ""))

@@ -86,6 +86,9 @@ class ProfileFilter:
     rm_id: str | None = None
     min_aum: float | None = None
     max_aum: float | None = None
+    # The caller's data scope (see core/scope.py): only these branches / only this RM's customers.
+    scope_branch_ids: tuple[str, ...] | None = None
+    scope_rm_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,7 @@ from marketloop.core.bank import VIP_THRESHOLDS, RiskTolerance
 from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
 from marketloop.core.identifiers import mask_name, mask_phone
 from marketloop.core.personal import NAME, PHONE
+from marketloop.core.scope import EVERYTHING, Scope
 from marketloop.ports.profiles import ProfileFilter, ProfileRow, ProfileStore
 from marketloop.profiles.lookup import CustomerResolver
 from marketloop.security.crypto import FieldCipher
@@ -96,20 +97,20 @@ class CustomerSearch:
         self._cipher = cipher
         self._resolver = resolver
 
-    def search(self, query: SearchQuery, *, reveal: bool = False) -> SearchResult:
+    def search(self, query: SearchQuery, *, reveal: bool = False, scope: Scope = EVERYTHING) -> SearchResult:
         problems = validate(query)
         if problems:
             raise MarketloopError(
                 kind=ErrorKind.INVALID, code="customer.invalid-search", title="The search is not valid", errors=problems
             )
-        where = self._filter(query)
+        where = self._filter(query, scope)
         if where is None:
             return SearchResult(total=0, limit=query.limit, offset=query.offset, items=[])
         rows, total = self._store.search(where, limit=query.limit, offset=query.offset)
         items = [self._hit(row, reveal=reveal) for row in rows]
         return SearchResult(total=total, limit=query.limit, offset=query.offset, items=items)
 
-    def _filter(self, query: SearchQuery) -> ProfileFilter | None:
+    def _filter(self, query: SearchQuery, scope: Scope) -> ProfileFilter | None:
         """The store filter for `query`; None when it cannot match anyone (e.g. no name passes the check)."""
         phone_hash = self._resolver.phone_hash(query.phone, strict=True) if query.phone is not None else None
         where = ProfileFilter(
@@ -122,6 +123,8 @@ class CustomerSearch:
             rm_id=query.rm_id,
             min_aum=query.min_aum,
             max_aum=query.max_aum,
+            scope_branch_ids=tuple(sorted(scope.branch_ids)) if scope.branch_ids is not None else None,
+            scope_rm_id=scope.rm_id,
         )
         if query.name_prefix is None:
             return where

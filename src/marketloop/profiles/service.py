@@ -6,8 +6,10 @@ schedule), so a lookup reads one row. A customer added since the last
 refresh is computed on the spot, more slowly, and marked `computed="live"`.
 
 Personal fields are decrypted and masked (`张*`, `138****1234`) unless the
-caller passes `reveal=True`; who may reveal is a permission that arrives
-with roles (M7), so no edge exposes it yet.
+caller passes `reveal=True` (the API allows it with `customers:reveal`).
+Every read takes the caller's data `scope` (core/scope.py): a customer
+outside it is "not found", exactly like one that does not exist, so a
+scoped user cannot even learn who is a customer elsewhere.
 
 Around the topics: identities (cust_no, phone, and what the identity lookup
 links), tags (filled by the tag engine, M3), model scores (M6; the `clv`
@@ -25,6 +27,7 @@ from typing import Any
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.identifiers import mask_name, mask_phone
 from marketloop.core.personal import NAME, PHONE
+from marketloop.core.scope import EVERYTHING, Scope
 from marketloop.ports.clock import Clock
 from marketloop.ports.profiles import ProfileRules, ProfileStore, RefreshProgress, RefreshResult, RefreshState
 from marketloop.profiles.lookup import (
@@ -136,10 +139,17 @@ class ProfileService:
         return cust_no
 
     def profile(
-        self, identifier: str, *, reveal: bool = False, timeline_limit: int = 20, timeline_offset: int = 0
+        self,
+        identifier: str,
+        *,
+        reveal: bool = False,
+        timeline_limit: int = 20,
+        timeline_offset: int = 0,
+        scope: Scope = EVERYTHING,
     ) -> CustomerProfile:
         """The 360° view of the customer behind `identifier`; personal fields masked unless `reveal`."""
         cust_no, row, computed = self._find(parse_identifier(identifier))
+        _check_scope(scope, row)
         topics = assemble(row, self._rules)
         natural = {
             "name": self._personal(row, NAME.encrypted, reveal),
@@ -164,13 +174,16 @@ class ProfileService:
             timeline=self._timeline(cust_no, timeline_limit, timeline_offset),
         )
 
-    def timeline(self, identifier: str, *, limit: int = 20, offset: int = 0) -> TimelinePage:
+    def timeline(self, identifier: str, *, limit: int = 20, offset: int = 0, scope: Scope = EVERYTHING) -> TimelinePage:
         """The customer's latest events, newest first."""
-        return self._timeline(self.resolve(identifier), limit, offset)
+        cust_no = self.resolve(identifier)
+        if not scope.everything:
+            _check_scope(scope, self._row(cust_no)[0])
+        return self._timeline(cust_no, limit, offset)
 
-    def search(self, query: SearchQuery, *, reveal: bool = False) -> SearchResult:
-        """Customers matching `query`, by customer number, with total count; masked unless `reveal`."""
-        return self._search.search(query, reveal=reveal)
+    def search(self, query: SearchQuery, *, reveal: bool = False, scope: Scope = EVERYTHING) -> SearchResult:
+        """Customers matching `query` within `scope`, by customer number, with total count; masked unless `reveal`."""
+        return self._search.search(query, reveal=reveal, scope=scope)
 
     def _find(self, parsed: Identifier) -> tuple[str, dict[str, Any], str]:
         """(cust_no, profile row, how it was computed); a customer number is tried as the profile's key first."""
@@ -233,3 +246,9 @@ class ProfileService:
             for e in events[:limit]
         ]
         return TimelinePage(items=items, limit=limit, offset=offset, has_more=len(events) > limit)
+
+
+def _check_scope(scope: Scope, row: dict[str, Any]) -> None:
+    """Outside the caller's scope is "no such customer": the same answer as for a stranger."""
+    if not scope.allows(row.get("branch_id"), row.get("rm_id")):
+        raise MarketloopError(kind=ErrorKind.NOT_FOUND, code="customer.not-found", title="No such customer")

@@ -5,11 +5,9 @@
 value, tried as a customer number, then as a phone. An unknown customer is a
 404 problem.
 
-Personal fields (name, phone) are always masked here. Showing them in full
-is a permission that arrives with roles (M7): `ProfileService` already takes
-`reveal=True`, but no route passes it until an `Annotated` permission
-dependency can authorise it. Until M7 these routes are as open as the rest
-of the product API.
+Reading needs `customers:read`. Personal fields (name, phone) are masked
+unless the request asks `reveal=true` and the caller has `customers:reveal`
+(asking without it is a 403).
 """
 
 from __future__ import annotations
@@ -20,7 +18,10 @@ import msgspec
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from marketloop.access.principal import Principal
+from marketloop.api.auth import require
 from marketloop.api.deps import container
+from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.profiles.search import MAX_LIMIT, MAX_OFFSET, SearchQuery, SearchResult
 from marketloop.profiles.service import (
     MAX_TIMELINE_LIMIT,
@@ -39,6 +40,8 @@ Profiles = Annotated[ProfileService, Depends(profile_service)]
 TimelineLimit = Annotated[int, Query(ge=0, le=MAX_TIMELINE_LIMIT, description="Timeline events per page.")]
 TimelineOffset = Annotated[int, Query(ge=0, le=MAX_TIMELINE_OFFSET, description="Timeline events to skip.")]
 Text = Annotated[str | None, Query(max_length=64)]
+Reader = Annotated[Principal, require("customers:read")]
+Reveal = Annotated[bool, Query(description="Show names and phones in clear; needs customers:reveal.")]
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -47,15 +50,38 @@ def _json(value: object) -> Response:
     return Response(msgspec.json.encode(value), media_type="application/json")
 
 
+def _may_reveal(user: Principal, reveal: bool) -> bool:
+    if reveal and not user.may("customers:reveal"):
+        raise MarketloopError(
+            kind=ErrorKind.FORBIDDEN,
+            code="auth.forbidden",
+            title="You may not see personal fields in clear",
+            detail="reveal=true needs customers:reveal",
+        )
+    return reveal
+
+
 @router.get(
     "/customers/{identifier}/profile",
     summary="A customer's 360° profile (客户360视图), by any identifier",
     response_model=CustomerProfile,
 )
 def get_profile(
-    identifier: str, profiles: Profiles, timeline_limit: TimelineLimit = 20, timeline_offset: TimelineOffset = 0
+    identifier: str,
+    profiles: Profiles,
+    user: Reader,
+    timeline_limit: TimelineLimit = 20,
+    timeline_offset: TimelineOffset = 0,
+    reveal: Reveal = False,
 ) -> Response:
-    return _json(profiles.profile(identifier, timeline_limit=timeline_limit, timeline_offset=timeline_offset))
+    found = profiles.profile(
+        identifier,
+        reveal=_may_reveal(user, reveal),
+        timeline_limit=timeline_limit,
+        timeline_offset=timeline_offset,
+        scope=user.scope,
+    )
+    return _json(found)
 
 
 @router.get(
@@ -64,9 +90,9 @@ def get_profile(
     response_model=TimelinePage,
 )
 def get_timeline(
-    identifier: str, profiles: Profiles, limit: TimelineLimit = 20, offset: TimelineOffset = 0
+    identifier: str, profiles: Profiles, user: Reader, limit: TimelineLimit = 20, offset: TimelineOffset = 0
 ) -> Response:
-    return _json(profiles.timeline(identifier, limit=limit, offset=offset))
+    return _json(profiles.timeline(identifier, limit=limit, offset=offset, scope=user.scope))
 
 
 @router.get(
@@ -74,6 +100,7 @@ def get_timeline(
 )
 def search_customers(
     profiles: Profiles,
+    user: Reader,
     cust_no: Text = None,
     phone: Text = None,
     name_prefix: Annotated[str | None, Query(max_length=20, description="Start of the name, e.g. 张 or 欧阳")] = None,
@@ -86,6 +113,7 @@ def search_customers(
     max_aum: Annotated[float | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    reveal: Reveal = False,
 ) -> Response:
     query = SearchQuery(
         cust_no=cust_no,
@@ -101,4 +129,4 @@ def search_customers(
         limit=limit,
         offset=offset,
     )
-    return _json(profiles.search(query))
+    return _json(profiles.search(query, reveal=_may_reveal(user, reveal), scope=user.scope))

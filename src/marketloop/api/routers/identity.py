@@ -1,10 +1,10 @@
 """The OneID (统一身份) API: look a person up by any identifier, merge, unmerge, and read the history.
 
-Until authentication and roles land (M7) these routes are as open as the rest
-of the product API. Once M7 lands, reading needs an analyst (or admin)
-permission, merging the admin permission, and unmerging - which moves a
-person's events to another OneID - the admin permission, each as an
-`Annotated` dependency here, with the user as the unmerge's `actor`.
+Reading needs `identity:read`; merging and unmerging (which moves a
+person's events to another OneID) need `identity:write`, and the unmerge is
+recorded with the user as its actor. A user with a data scope (an RM, a
+branch) sees a person only when one of its customer numbers is inside that
+scope; otherwise the answer is the same 404 as for an unknown one.
 
 Identifiers are given by raw value (normalised and, for protected types,
 hashed by the service) or, for protected types, by the keyed hash the API
@@ -19,7 +19,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
+from marketloop.access.principal import Principal
+from marketloop.api.auth import require
 from marketloop.api.deps import container
+from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.identities import Conflict, HistoryRecord, Identifier, LinkOutcome, MergeRecord
 from marketloop.identity.service import IdentityService, Person
 
@@ -31,6 +34,17 @@ def identity_service(request: Request) -> IdentityService:
 
 
 Identity = Annotated[IdentityService, Depends(identity_service)]
+Reader = Annotated[Principal, require("identity:read")]
+Writer = Annotated[Principal, require("identity:write")]
+
+
+def _visible(request: Request, user: Principal, person: Person) -> Person:
+    """`person`, when the user's scope holds one of its customers; else the 404 of an unknown OneID."""
+    access = container(request).access
+    customers = [i.value for i in person.identifiers if i.type == "cust_no"]
+    if user.scope.everything or any(access.customer_in_scope(user.scope, c) for c in customers):
+        return person
+    raise MarketloopError(kind=ErrorKind.NOT_FOUND, code="identity.unknown-one-id", title="No such OneID")
 
 
 class IdentifierIn(BaseModel):
@@ -81,7 +95,6 @@ class MergeOut(BaseModel):
 
 class UnmergeIn(BaseModel):
     identifiers: list[IdentifierIn] = Field(min_length=1, max_length=1000)
-    actor: str = Field(default="api", max_length=200, description="Who asks; from the login once M7 lands.")
 
 
 class UnmergeOut(BaseModel):
@@ -172,18 +185,25 @@ def _merge_out(identity: IdentityService, outcome: LinkOutcome) -> MergeOut:
 
 # Registered before `/{id_type}/{value}`, which would otherwise match it.
 @router.get("/{one_id}/history", summary="Merges, unmerges and refused merges of a person, oldest first")
-def history(one_id: str, identity: Identity, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> PersonHistoryOut:
+def history(
+    one_id: str,
+    identity: Identity,
+    user: Reader,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> PersonHistoryOut:
+    person = _visible(request, user, identity.person(one_id))
     records, conflicts = identity.history(one_id, limit=limit)
     return PersonHistoryOut(
-        one_id=identity.person(one_id).one_id,
+        one_id=person.one_id,
         history=[_history(identity, r) for r in records],
         conflicts=[_conflict(c) for c in conflicts],
     )
 
 
 @router.get("/{id_type}/{value}", summary="The OneID of an identifier, with all its identifiers")
-def show(id_type: str, value: str, identity: Identity) -> PersonOut:
-    return _person(identity, identity.show(identity.identifier(id_type, value)))
+def show(id_type: str, value: str, identity: Identity, user: Reader, request: Request) -> PersonOut:
+    return _person(identity, _visible(request, user, identity.show(identity.identifier(id_type, value))))
 
 
 @router.post(
@@ -191,15 +211,15 @@ def show(id_type: str, value: str, identity: Identity) -> PersonOut:
     summary="Link identifiers into one OneID; all or nothing",
     responses={409: {"description": "The identity rules refuse the merge (recorded as a conflict)"}},
 )
-def merge(body: MergeIn, identity: Identity) -> MergeOut:
+def merge(body: MergeIn, identity: Identity, user: Writer) -> MergeOut:
     identifiers = [_identifier_in(identity, i) for i in body.identifiers]
     return _merge_out(identity, identity.merge(identifiers, reason=body.reason, source="api"))
 
 
 @router.post("/{one_id}/unmerge", summary="Split identifiers off a OneID; their events move with them")
-def unmerge(one_id: str, body: UnmergeIn, identity: Identity) -> UnmergeOut:
+def unmerge(one_id: str, body: UnmergeIn, identity: Identity, user: Writer) -> UnmergeOut:
     identifiers = [_identifier_in(identity, i) for i in body.identifiers]
-    result = identity.unmerge(one_id, identifiers, actor=body.actor)
+    result = identity.unmerge(one_id, identifiers, actor=user.actor)
     outcome = result.outcome
     return UnmergeOut(
         from_one_id=outcome.from_one_id,

@@ -1,10 +1,8 @@
 """The segment (客群) API: count a definition, save versions, list, materialise, export.
 
-Until authentication and roles land (M7) these routes are as open as the
-rest of the product API; M7 adds the permissions (marketer to count and
-save, approver-free materialise, export audited and limited by role) as
-`Annotated` dependencies here. Routes are thin: parse the body, call one
-`SegmentService` method. A bad definition is a 400 problem whose
+Counting and reading need `segments:read`, saving and materialising
+`segments:write`, exporting the member list `segments:export`. Routes are
+thin: parse the body, call one `SegmentService` method. A bad definition is a 400 problem whose
 `errors[]` point at each spot: a JSON pointer into the request body for the
 JSON form, a line and column for the text form.
 """
@@ -22,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
+from marketloop.api.auth import require
 from marketloop.api.deps import container
 from marketloop.ports.segments import SegmentVersion, Snapshot
 from marketloop.segments.ast import Condition
@@ -72,36 +71,61 @@ def _json(value: object, status: int = 200) -> Response:
     return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
 
 
-@router.post("/count", summary="Count the customers a definition selects", response_model=CountResponse)
+@router.post(
+    "/count",
+    summary="Count the customers a definition selects",
+    response_model=CountResponse,
+    dependencies=[require("segments:read")],
+)
 def count_segment(body: CountRequest, segments: Segments) -> CountResponse:
     found = segments.count(_definition(body), as_of=body.as_of)
     return CountResponse(count=found.count, ms=found.ms, as_of=found.as_of)
 
 
 @router.post(
-    "", summary="Save a segment (a new one, or the next version)", status_code=201, response_model=SegmentVersion
+    "",
+    summary="Save a segment (a new one, or the next version)",
+    status_code=201,
+    response_model=SegmentVersion,
+    dependencies=[require("segments:write")],
 )
 def save_segment(body: SaveRequest, segments: Segments) -> Response:
     saved = segments.save(body.name, _definition(body), segment_id=body.segment_id, description=body.description)
     return _json(saved, status=201)
 
 
-@router.get("", summary="Saved segments, newest version of each", response_model=list[SegmentVersion])
+@router.get(
+    "",
+    summary="Saved segments, newest version of each",
+    response_model=list[SegmentVersion],
+    dependencies=[require("segments:read")],
+)
 def list_segments(segments: Segments) -> Response:
     return _json(segments.list())
 
 
-@router.get("/{segment_id}", summary="One saved segment", response_model=SegmentVersion)
+@router.get(
+    "/{segment_id}", summary="One saved segment", response_model=SegmentVersion, dependencies=[require("segments:read")]
+)
 def get_segment(segment_id: str, segments: Segments, version: Annotated[int | None, Query(ge=1)] = None) -> Response:
     return _json(segments.get(segment_id, version))
 
 
-@router.post("/{segment_id}/materialise", summary="Snapshot the members now (固化客群)", response_model=Snapshot)
+@router.post(
+    "/{segment_id}/materialise",
+    summary="Snapshot the members now (固化客群)",
+    response_model=Snapshot,
+    dependencies=[require("segments:write")],
+)
 def materialise_segment(segment_id: str, segments: Segments, body: MaterialiseRequest | None = None) -> Response:
     return _json(segments.materialise(segment_id, as_of=body.as_of if body else None))
 
 
-@router.get("/{segment_id}/export", summary="The newest snapshot's cust_nos as CSV or Parquet")
+@router.get(
+    "/{segment_id}/export",
+    summary="The newest snapshot's cust_nos as CSV or Parquet",
+    dependencies=[require("segments:export")],
+)
 def export_segment(
     segment_id: str, segments: Segments, format: Annotated[Literal["csv", "parquet"], Query()] = "csv"
 ) -> FileResponse:

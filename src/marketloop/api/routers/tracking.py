@@ -1,9 +1,7 @@
 """The tracking-plan admin API: the plan, its violations, the quarantine and replay.
 
-These are administration routes. Until authentication and roles land (M7)
-they are as open as the rest of the product API; once M7 lands, reading needs
-an analyst (or admin) permission and `PUT /v1/tracking-plan` and replay need
-the admin permission, each as an `Annotated` dependency here.
+These are administration routes: reading needs `tracking:read`; replacing
+the plan and replaying the quarantine need `tracking:write`.
 
 Routes are thin: parse, call one `TrackingPlanService` method, encode the
 result with msgspec (the quarantine carries full `Event` records).
@@ -19,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from marketloop.api.auth import require
 from marketloop.api.deps import Collect, container
 from marketloop.collect.tracking_plan import MAX_LIMIT, ReplayResult, TrackingPlanService
 from marketloop.ports.warehouse import StoredViolation, ViolationCount
@@ -52,13 +51,16 @@ def _json(value: object) -> Response:
     return Response(msgspec.json.encode(value), media_type="application/json")
 
 
-@router.get("/tracking-plan", summary="The current tracking plan (埋点方案)")
+@router.get("/tracking-plan", summary="The current tracking plan (埋点方案)", dependencies=[require("tracking:read")])
 def get_plan(tracking: Tracking) -> dict[str, Any]:
     return tracking.document()
 
 
 @router.put(
-    "/tracking-plan", summary="Replace the tracking plan (stored as the next version)", openapi_extra=_PLAN_BODY
+    "/tracking-plan",
+    summary="Replace the tracking plan (stored as the next version)",
+    openapi_extra=_PLAN_BODY,
+    dependencies=[require("tracking:write")],
 )
 async def put_plan(request: Request, tracking: Tracking) -> dict[str, Any]:
     body = await request.body()
@@ -66,7 +68,12 @@ async def put_plan(request: Request, tracking: Tracking) -> dict[str, Any]:
     return change.document
 
 
-@router.get("/tracking/violations", summary="Stored violations, newest first", response_model=list[StoredViolation])
+@router.get(
+    "/tracking/violations",
+    summary="Stored violations, newest first",
+    response_model=list[StoredViolation],
+    dependencies=[require("tracking:read")],
+)
 def list_violations(
     tracking: Tracking,
     source: SourceParam = None,
@@ -81,6 +88,7 @@ def list_violations(
     "/tracking/violations/summary",
     summary="Violations counted by event and violation",
     response_model=list[ViolationCount],
+    dependencies=[require("tracking:read")],
 )
 def summarise_violations(
     tracking: Tracking, source: SourceParam = None, event: EventParam = None, since: SinceParam = None
@@ -88,7 +96,11 @@ def summarise_violations(
     return _json(tracking.violation_summary(source=source, event=event, since=since))
 
 
-@router.get("/tracking/quarantine", summary="Quarantined events, oldest first, with their records")
+@router.get(
+    "/tracking/quarantine",
+    summary="Quarantined events, oldest first, with their records",
+    dependencies=[require("tracking:read")],
+)
 def list_quarantine(
     tracking: Tracking,
     source: SourceParam = None,
@@ -102,6 +114,7 @@ def list_quarantine(
     "/tracking/quarantine/replay",
     summary="Re-check quarantined events against the current plan; collect those that pass",
     response_model=ReplayResult,
+    dependencies=[require("tracking:write")],
 )
 async def replay_quarantine(tracking: Tracking, collect: Collect, source: SourceParam = None) -> Response:
     return _json(await tracking.replay(collect, source=source))
