@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import pytest
 
+from marketloop.collect.sensors_format import decode_sensors_query
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.events import Event
 from marketloop.core.identities import Identifier, IdentityChanges
@@ -213,3 +216,34 @@ def test_link_many_links_an_import_batch_and_persists_it_once(
     assert [bool(o.conflicts) for o in outcomes] == [False, True, False]
     assert service.resolve(batch[0][1]) == outcomes[0].one_id, "the phone stays with the first customer"
     assert len({o.one_id for o in outcomes}) == 3
+
+
+def test_sensors_id_mapping_identities_are_identifiers(service: IdentityService) -> None:
+    payload = msgspec.json.encode(
+        {
+            "type": "track",
+            "event": "$AppStart",
+            "distinct_id": "U7",
+            "login_id": "U7",
+            "anonymous_id": "anon-7",
+            "identities": {
+                "$identity_login_id": "U7",
+                "$identity_mobile": "13800138007",
+                "$identity_android_id": "andr-7",
+                "$identity_mp_unionid": "union-7",
+                "$identity_email": 42,  # not text: skipped
+            },
+            "time": 1_790_000_000_000,
+            "properties": {},
+        }
+    )
+    inbound = decode_sensors_query({"data": base64.b64encode(payload).decode()}, received_at=datetime.now(UTC))
+    (decoded,) = inbound.events
+    found = set(service.identifiers_of(decoded))
+    assert found == {
+        Identifier("user_id", "U7"),
+        Identifier("anonymous_id", "anon-7"),
+        service.identifier("phone", "13800138007"),
+        Identifier("device_id", "andr-7"),
+        Identifier("wechat_unionid", "union-7"),
+    }

@@ -270,3 +270,34 @@ def test_other_tables_import_too(container: Container, tmp_path: Path) -> None:
     request = ImportRequest(table="products", file=file, mapping=mapping)
     result = ImportService(container.bank, container.cipher).run(request)
     assert (result.merged, result.customers) == (MergeResult(inserted=1, updated=0, unchanged=0), None)
+
+
+def test_an_import_through_the_container_links_each_customer_in_oneid(
+    container: Container, tmp_path: Path, mapping: Path
+) -> None:
+    container.imports.run(
+        ImportRequest(table="customers", file=write_csv(tmp_path / "c.csv", HEADER, [ZHANG, OUYANG]), mapping=mapping)
+    )
+    identity = container.identity
+    by_number = identity.resolve(identity.identifier("cust_no", "C002"))
+    assert by_number is not None
+    assert identity.resolve(identity.identifier("phone", "+86 137 0013 8002")) == by_number
+    assert identity.resolve(identity.identifier("id_card", OUYANG[2])) == by_number
+    assert identity.resolve(identity.identifier("phone", "13800138001")) not in (None, by_number)
+    # Importing the same file again links nothing new: the same OneIDs.
+    container.imports.run(
+        ImportRequest(table="customers", file=write_csv(tmp_path / "c.csv", HEADER, [ZHANG, OUYANG]), mapping=mapping)
+    )
+    assert identity.resolve(identity.identifier("cust_no", "C002")) == by_number
+
+
+def test_a_phone_moving_to_another_customer_number_is_not_a_merge(
+    container: Container, tmp_path: Path, mapping: Path
+) -> None:
+    moved = [*WANG[:3], ZHANG[3], *WANG[4:]]  # 王芳 now has 张伟's old phone number
+    file = write_csv(tmp_path / "c.csv", HEADER, [ZHANG, moved])
+    container.imports.run(ImportRequest(table="customers", file=file, mapping=mapping))
+    identity = container.identity
+    assert identity.resolve(identity.identifier("cust_no", "C001")) != identity.resolve(
+        identity.identifier("cust_no", "C003")
+    ), "two customer numbers never merge"

@@ -1,1 +1,1 @@
-"""Insight analytics: events, funnels, retention, paths, attribution, compiled through the segment AST's printers (M5)."""
+"""Insight analytics: events, funnels, retention, paths, attribution, through the segment printers (M5)."""

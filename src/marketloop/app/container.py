@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import polars as pl
 import sqlalchemy as sa
 
 from marketloop.access.service import AccessService
@@ -23,7 +24,6 @@ from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.access import SqlAccessStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
-from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
 from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
@@ -34,11 +34,10 @@ from marketloop.collect.service import CollectService, PlanCheck
 from marketloop.collect.sources import SourceService
 from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.identity.service import IdentityService
-from marketloop.journeys.processor import StreamProcessor
-from marketloop.journeys.service import TriggerService
 from marketloop.ports.access import BranchDirectory
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
+from marketloop.profiles.imports import CustomersHook, ImportService
 from marketloop.profiles.lookup import EventIdentityLookup, OneIdLookup
 from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
@@ -56,18 +55,6 @@ def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
     upgrade(engine)
     clock = SystemClock()
     return SourceService(SqlSourceRepository(engine), clock, audit=AuditLog(SqlAuditStore(engine), clock)), engine
-
-
-def open_triggers(settings: Settings) -> tuple[TriggerService, sa.Engine]:
-    """The trigger service on the operational store alone: usable while `marketloop serve` holds the log.
-
-    It cannot fire API triggers (that appends to the log: use the HTTP API); the server's
-    processor picks up saved triggers at its next batch.
-    """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.state_url)
-    upgrade(engine)
-    return TriggerService(SqlTriggerRepository(engine), SystemClock(), store=SqlStreamStore(engine)), engine
 
 
 def access_service(
@@ -108,10 +95,9 @@ class Container:
     audit: AuditLog
     access: AccessService
     identity: IdentityService
-    triggers: TriggerService
-    processor: StreamProcessor
     segments: SegmentService
     profiles: ProfileService
+    imports: ImportService
 
     @classmethod
     def open(cls, settings: Settings) -> Container:
@@ -138,7 +124,9 @@ class Container:
         sources = SourceService(SqlSourceRepository(engine), clock, audit=audit)
         tracking = TrackingPlanService(SqlTrackingPlanRepository(engine), warehouse, sources, clock, audit=audit)
         cipher = FieldCipher(keys.load_or_create(settings.key_file))
-        identity = IdentityService(DuckDBIdentityStore(warehouse.cursor, warehouse.write_lock), cipher, clock)
+        identity = IdentityService(
+            DuckDBIdentityStore(warehouse.cursor, warehouse.write_lock), cipher, clock, settings.identity.types()
+        )
         loader = Loader(
             log,
             warehouse,
@@ -150,24 +138,13 @@ class Container:
         )
         profile_store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
         lookup = OneIdLookup(identity, fallback=EventIdentityLookup(profile_store))
-        stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
-        processor = StreamProcessor(
-            log,
-            stream_store,
-            trigger_repository,
-            clock,
-            resolver=identity,
-            max_batch=settings.stream.max_batch,
-            timer_batch=settings.stream.timer_batch,
-            poll_seconds=settings.stream.poll_seconds,
-        )
+        bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
         return cls(
+            imports=ImportService(bank, cipher, on_customers=_link_imported(identity)),
             profiles=ProfileService(profile_store, cipher, clock, identities=lookup),
             cipher=cipher,
             identity=identity,
-            triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store),
-            processor=processor,
-            bank=DuckDBBankStore(warehouse.cursor, warehouse.write_lock),
+            bank=bank,
             segments=SegmentService(
                 SqlSegmentRepository(engine), DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock), clock
             ),
@@ -188,15 +165,13 @@ class Container:
         )
 
     def start(self) -> None:
-        """Start background consumers (the loader, the stream processor)."""
+        """Start background consumers (the loader)."""
         self.loader.start()
-        self.processor.start()
 
     async def aclose(self) -> None:
-        """Drain: finish pending appends, load and process what is durable, release every store."""
+        """Drain: finish pending appends, load what is durable, release every store."""
         await self.log.close()
         self.loader.stop()
-        self.processor.stop()
         self.warehouse.close()
         self.engine.dispose()
 
@@ -206,3 +181,12 @@ class Container:
         self.log.close_sync()
         self.warehouse.close()
         self.engine.dispose()
+
+
+def _link_imported(identity: IdentityService) -> CustomersHook:
+    """After a customers import, OneID links each customer's number, phone, ID number and email."""
+
+    def link(customers: pl.DataFrame) -> None:
+        identity.link_customers(customers.iter_rows(named=True), source="import:customers")
+
+    return link

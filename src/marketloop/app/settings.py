@@ -7,11 +7,14 @@ e.g. `[eventlog] type = "file"`; later issues add "nats", "kafka",
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from marketloop.core.identities import DEFAULT_TYPES, IdentifierType, IdentifierTypes, Normaliser, Protection
 
 
 class _Section(BaseModel):
@@ -40,14 +43,6 @@ class LoaderSettings(_Section):
     min_batch: int = Field(default=10_000, ge=1)
     max_batch: int = Field(default=200_000, ge=1)
     max_wait_seconds: float = Field(default=1.0, gt=0)
-
-
-class StreamSettings(_Section):
-    """The stream processor (triggers): records per batch, timers per round, idle poll interval."""
-
-    max_batch: int = Field(default=2_000, ge=1)
-    timer_batch: int = Field(default=1_000, ge=1)
-    poll_seconds: float = Field(default=0.02, gt=0, le=5)
 
 
 class SecuritySettings(_Section):
@@ -83,6 +78,55 @@ class ComplianceSettings(_Section):
     sms_signature_required: bool = True
 
 
+class IdentifierTypeSettings(_Section):
+    """A custom identifier type (e.g. a credit-card customer id); events carry it as `traits.<name>`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    priority: int = Field(ge=0, le=1000)
+    unique: bool = False
+    protection: Literal["none", "hash"] = "none"
+    normaliser: Literal["text", "phone", "id_card", "email"] = "text"
+    description: str = ""
+
+
+class IdentitySettings(_Section):
+    """OneID's identifier types: the built-in ones re-ranked or made (non-)unique, and custom ones."""
+
+    priorities: dict[str, int] = {}
+    unique: dict[str, bool] = {}
+    custom_types: list[IdentifierTypeSettings] = []
+
+    @model_validator(mode="after")
+    def _known_names(self) -> IdentitySettings:
+        builtin = {t.name for t in DEFAULT_TYPES}
+        unknown = sorted((set(self.priorities) | set(self.unique)) - builtin)
+        if unknown:
+            raise ValueError(f"no built-in identifier type {unknown}; built-in types are {sorted(builtin)}")
+        clashes = sorted({c.name for c in self.custom_types} & builtin)
+        if clashes:
+            raise ValueError(f"custom identifier types {clashes} have the name of a built-in type")
+        return self
+
+    def types(self) -> IdentifierTypes:
+        """The identifier types these settings configure."""
+        builtin = [
+            replace(t, priority=self.priorities.get(t.name, t.priority), unique=self.unique.get(t.name, t.unique))
+            for t in DEFAULT_TYPES
+        ]
+        custom = [
+            IdentifierType(
+                name=c.name,
+                priority=c.priority,
+                unique=c.unique,
+                protection=Protection(c.protection),
+                normaliser=Normaliser(c.normaliser),
+                description=c.description,
+            )
+            for c in self.custom_types
+        ]
+        return IdentifierTypes([*builtin, *custom])
+
+
 class AccessSettings(_Section):
     """Console sessions and login throttling (see docs/security.md)."""
 
@@ -113,13 +157,13 @@ class Settings(BaseSettings):
     warehouse: DuckDBSettings = DuckDBSettings()
     state: StateSettings = StateSettings()
     loader: LoaderSettings = LoaderSettings()
-    stream: StreamSettings = StreamSettings()
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
     retention: RetentionSettings = RetentionSettings()
     consent: ConsentSettings = ConsentSettings()
     compliance: ComplianceSettings = ComplianceSettings()
     access: AccessSettings = AccessSettings()
+    identity: IdentitySettings = IdentitySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -34,8 +34,8 @@ class _Bar:
 
 
 def service(container: Container) -> ImportService:
-    """The import service over the container's stores (the container will own it once OneID is wired)."""
-    return ImportService(container.bank, container.cipher)
+    """The container's import service: bank tables, field protection, and OneID links for customers."""
+    return container.imports
 
 
 def import_file(

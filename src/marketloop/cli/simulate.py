@@ -6,6 +6,7 @@ Also `simulate_demo_bank`, which `marketloop demo` calls on an empty data direct
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
@@ -33,7 +34,12 @@ Force = Annotated[
     bool,
     typer.Option("--force", help="Re-apply the same simulation to a data directory that has it (idempotent, resumes)."),
 ]
-Workers = Annotated[int, typer.Option("--workers", min=1, help="Processes that simulate chunks of customers.")]
+# Chunks are simulated in worker processes while this one loads the previous chunk (OneID, warehouse):
+# on two cores the two overlap.
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+Workers = Annotated[
+    int, typer.Option("--workers", min=1, help="Processes that simulate chunks of customers [default: cores, ≤ 4].")
+]
 
 
 def _yesterday(container: Container) -> date:
@@ -74,7 +80,7 @@ def simulate_demo_bank(container: Container) -> None:
         return
     plan = run.Plan(customers=DEMO_CUSTOMERS, days=DEMO_DAYS, seed=DEMO_SEED, end=_yesterday(container))
     console.print(f"Simulating a demo bank: {plan.customers:,} customers, {plan.days} days (seed {plan.seed}) …")
-    summary = run_simulation(container, plan, force=False, workers=1, load=False, show=True)
+    summary = run_simulation(container, plan, force=False, workers=DEFAULT_WORKERS, load=False, show=True)
     console.print(
         f"Demo bank ready in {summary.seconds:.0f} s: {summary.events:,} events are loading in the background."
     )
@@ -97,7 +103,7 @@ def simulate(
     seed: Seed = 42,
     end: End = None,
     force: Force = False,
-    workers: Workers = 1,
+    workers: Workers = DEFAULT_WORKERS,
     data_dir: DataDir = None,
     config: ConfigFile = None,
     as_json: AsJson = False,

@@ -13,6 +13,9 @@ field of `Event`                                   identifier type   note
 `context.device.id`, else `properties.$device_id`  device_id         Segment / Sensors conventions
 `context.wechat.appid` + `context.wechat.openid`    wechat_openid     value `"{appid}:{openid}"`
 `context.wechat.unionid`, else `traits.wechat_unionid`  wechat_unionid
+`context.sensors.identities`                       phone, email,     Sensors ID-Mapping 3: `SENSORS_IDENTITIES`
+                                                   device_id, …
+`traits.<name>`                                    a custom type     types added in settings (`[identity]`)
 =================================================  ================  =====================================
 
 Numbers are taken as their decimal text (a phone sent as a JSON number);
@@ -42,6 +45,19 @@ class _Traits(msgspec.Struct):
 class _Context(msgspec.Struct):
     device: Any = None
     wechat: Any = None
+    sensors: Any = None
+
+
+# Sensors Analytics ID-Mapping 3 `identities` keys (kept by the decoder in `context.sensors.identities`)
+# that name one of our types; the login and anonymous ids are already `user_id` / `anonymous_id`.
+SENSORS_IDENTITIES = {
+    "$identity_mobile": "phone",
+    "$identity_email": "email",
+    "$identity_android_id": "device_id",
+    "$identity_android_uuid": "device_id",
+    "$identity_idfv": "device_id",
+    "$identity_mp_unionid": "wechat_unionid",
+}
 
 
 class _Properties(msgspec.Struct):
@@ -81,6 +97,7 @@ KEY_PATHS: tuple[tuple[str, ...], ...] = (
     ("context", "wechat", "unionid"),
     ("context", "wechat", "appid"),
     ("context", "wechat", "openid"),
+    ("context", "sensors", "identities"),
     ("properties", "$device_id"),
 )
 
@@ -117,7 +134,36 @@ def raw_identifiers(event: EventIdentity) -> tuple[tuple[str, str], ...]:
     wechat = context.wechat
     if wechat is not None or traits.wechat_unionid is not None:
         found.extend(_wechat(wechat, traits.wechat_unionid))
+    if context.sensors is not None:
+        found.extend(_sensors(context.sensors))
     return tuple(found)
+
+
+def _sensors(sensors: Any) -> list[tuple[str, str]]:
+    identities = sensors.get("identities") if type(sensors) is dict else None
+    if type(identities) is not dict:
+        return []
+    found = []
+    for key, type_name in SENSORS_IDENTITIES.items():
+        value = _text(identities.get(key))
+        if value and (type_name, value) not in found:
+            found.append((type_name, value))
+    return found
+
+
+class _TraitsOnly(msgspec.Struct):
+    traits: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+_traits_decoder = msgspec.json.Decoder(_TraitsOnly)
+
+
+def custom_identifiers(record: bytes, names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """(type name, raw value) of the custom identifier types an event record carries in `traits.<name>`."""
+    if not names:
+        return ()
+    traits = _traits_decoder.decode(record).traits
+    return tuple((name, value) for name in names if (value := _text(traits.get(name))))
 
 
 def _wechat(wechat: Any, trait_unionid: Any) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +24,7 @@ import msgspec
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.events import Event
 from marketloop.core.identities import (
+    DEFAULT_TYPES,
     Conflict,
     HistoryRecord,
     Identifier,
@@ -33,7 +34,7 @@ from marketloop.core.identities import (
     invalid,
 )
 from marketloop.core.identity_graph import IdentityGraph
-from marketloop.identity.extract import KEY_PATHS, EventIdentity, decoder, raw_identifiers
+from marketloop.identity.extract import KEY_PATHS, EventIdentity, custom_identifiers, decoder, raw_identifiers
 from marketloop.ports.clock import Clock
 from marketloop.ports.identity import IdentityStore
 from marketloop.ports.warehouse import Attribution, KeyPath
@@ -59,6 +60,19 @@ class Person:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CustomerLinks:
+    """What linking one import's customers did: customers with an identifier, identifiers, refused joins."""
+
+    customers: int
+    identifiers: int
+    conflicts: int
+
+
+# The columns of an imported customer row that are identifiers, by identifier type (values in clear).
+CUSTOMER_IDENTIFIERS = ("cust_no", "id_card", "phone", "email")
+
+
+@dataclass(frozen=True, kw_only=True)
 class UnmergeResult:
     outcome: UnmergeOutcome
     events_reattributed: int
@@ -71,6 +85,10 @@ class IdentityService:
         self, store: IdentityStore, cipher: FieldCipher, clock: Clock, types: IdentifierTypes | None = None
     ) -> None:
         self.types = types or IdentifierTypes()
+        builtin = {t.name for t in DEFAULT_TYPES}
+        # Custom types (settings) arrive in events as `traits.<name>`.
+        self._custom = tuple(t.name for t in self.types if t.name not in builtin)
+        self._key_paths = (*KEY_PATHS, *(("traits", name) for name in self._custom))
         self._store = store
         self._cipher = cipher
         self._clock = clock
@@ -117,9 +135,11 @@ class IdentityService:
 
     def identifiers_of(self, event: Event | EventIdentity) -> list[Identifier]:
         """The valid identifiers `event` carries (see `marketloop.identity.extract`), protected ones hashed."""
+        custom: _RawIdentifiers = ()
         if isinstance(event, Event):
-            event = decoder.decode(msgspec.json.encode(event))
-        return self._valid(raw_identifiers(event))
+            record = msgspec.json.encode(event)
+            event, custom = decoder.decode(record), custom_identifiers(record, self._custom)
+        return self._valid(raw_identifiers(event) + custom)
 
     def _valid(self, raw: _RawIdentifiers) -> list[Identifier]:
         found = (self._identifier_or_none(type_, value) for type_, value in raw)
@@ -190,6 +210,31 @@ class IdentityService:
             self._persist()
         return outcomes
 
+    def link_customers(self, customers: Iterable[Mapping[str, object]], *, source: str) -> CustomerLinks:
+        """Link each imported customer's identifiers (`CUSTOMER_IDENTIFIERS` columns, values in clear).
+
+        Values that do not normalise are skipped, as in events; a customer whose
+        identifiers the rules refuse to join (e.g. a phone already held by a
+        customer number of a unique type) keeps what it can and the conflict is
+        recorded in the graph's history, as `link_many` does.
+        """
+        groups: list[list[Identifier]] = []
+        for row in customers:
+            found = [
+                identifier
+                for type_name in CUSTOMER_IDENTIFIERS
+                if isinstance(raw := row.get(type_name), str)
+                and (identifier := self._identifier_or_none(type_name, raw)) is not None
+            ]
+            if found:
+                groups.append(found)
+        outcomes = self.link_many(groups, reason="import", source=source)
+        return CustomerLinks(
+            customers=len(groups),
+            identifiers=sum(len(group) for group in groups),
+            conflicts=sum(len(outcome.conflicts) for outcome in outcomes),
+        )
+
     def merge(self, identifiers: Sequence[Identifier], *, reason: str, source: str) -> LinkOutcome:
         """A deliberate merge (API, CLI): all or nothing; CONFLICT, with the reasons, when the rules refuse it.
 
@@ -226,7 +271,7 @@ class IdentityService:
 
     @property
     def key_paths(self) -> Sequence[KeyPath]:
-        return KEY_PATHS
+        return self._key_paths
 
     @contextmanager
     def attribute(self, records: Sequence[bytes]) -> Iterator[Attribution]:
@@ -248,7 +293,7 @@ class IdentityService:
                 log.warning("an event record cannot be read for its identity (%s); it gets no OneID", error)
                 resolved.append(_NOTHING)
                 continue
-            raw = () if event.quarantined else raw_identifiers(event)
+            raw = () if event.quarantined else raw_identifiers(event) + custom_identifiers(record, self._custom)
             found = recent.get(raw)
             if found is None:
                 found = recent[raw] = self._resolve_event(event, raw) if raw else _NOTHING
