@@ -24,6 +24,7 @@ from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.access import SqlAccessStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
+from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
 from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
@@ -34,6 +35,8 @@ from marketloop.collect.service import CollectService, PlanCheck
 from marketloop.collect.sources import SourceService
 from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.identity.service import IdentityService
+from marketloop.journeys.processor import StreamProcessor
+from marketloop.journeys.service import TriggerService
 from marketloop.ports.access import BranchDirectory
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
@@ -55,6 +58,18 @@ def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
     upgrade(engine)
     clock = SystemClock()
     return SourceService(SqlSourceRepository(engine), clock, audit=AuditLog(SqlAuditStore(engine), clock)), engine
+
+
+def open_triggers(settings: Settings) -> tuple[TriggerService, sa.Engine]:
+    """The trigger service on the operational store alone: usable while `marketloop serve` holds the log.
+
+    It cannot fire API triggers (that appends to the log: use the HTTP API); the server's
+    processor picks up saved triggers at its next batch.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.state_url)
+    upgrade(engine)
+    return TriggerService(SqlTriggerRepository(engine), SystemClock(), store=SqlStreamStore(engine)), engine
 
 
 def access_service(
@@ -95,6 +110,8 @@ class Container:
     audit: AuditLog
     access: AccessService
     identity: IdentityService
+    triggers: TriggerService
+    processor: StreamProcessor
     segments: SegmentService
     profiles: ProfileService
     imports: ImportService
@@ -139,11 +156,24 @@ class Container:
         profile_store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
         lookup = OneIdLookup(identity, fallback=EventIdentityLookup(profile_store))
         bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
+        stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
+        processor = StreamProcessor(
+            log,
+            stream_store,
+            trigger_repository,
+            clock,
+            resolver=identity,
+            max_batch=settings.stream.max_batch,
+            timer_batch=settings.stream.timer_batch,
+            poll_seconds=settings.stream.poll_seconds,
+        )
         return cls(
             imports=ImportService(bank, cipher, on_customers=_link_imported(identity)),
             profiles=ProfileService(profile_store, cipher, clock, identities=lookup),
             cipher=cipher,
             identity=identity,
+            triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store),
+            processor=processor,
             bank=bank,
             segments=SegmentService(
                 SqlSegmentRepository(engine), DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock), clock
@@ -165,13 +195,15 @@ class Container:
         )
 
     def start(self) -> None:
-        """Start background consumers (the loader)."""
+        """Start background consumers (the loader, the stream processor)."""
         self.loader.start()
+        self.processor.start()
 
     async def aclose(self) -> None:
-        """Drain: finish pending appends, load what is durable, release every store."""
+        """Drain: finish pending appends, load and process what is durable, release every store."""
         await self.log.close()
         self.loader.stop()
+        self.processor.stop()
         self.warehouse.close()
         self.engine.dispose()
 

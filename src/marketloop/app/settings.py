@@ -45,6 +45,14 @@ class LoaderSettings(_Section):
     max_wait_seconds: float = Field(default=1.0, gt=0)
 
 
+class StreamSettings(_Section):
+    """The stream processor (triggers): records per batch, timers per round, idle poll interval."""
+
+    max_batch: int = Field(default=2_000, ge=1)
+    timer_batch: int = Field(default=1_000, ge=1)
+    poll_seconds: float = Field(default=0.02, gt=0, le=5)
+
+
 class SecuritySettings(_Section):
     """Where the field-encryption and hashing keys live; generated on first start when absent."""
 
@@ -157,6 +165,7 @@ class Settings(BaseSettings):
     warehouse: DuckDBSettings = DuckDBSettings()
     state: StateSettings = StateSettings()
     loader: LoaderSettings = LoaderSettings()
+    stream: StreamSettings = StreamSettings()
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()
     retention: RetentionSettings = RetentionSettings()
