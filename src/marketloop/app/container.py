@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 
 import polars as pl
 import sqlalchemy as sa
@@ -16,19 +17,19 @@ from marketloop.access.throttle import ThrottleRules
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
+from marketloop.adapters.duckdb_experiments import DuckDBExperimentWarehouse
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
 from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
-from marketloop.adapters.duckdb_tags import DuckDBTagWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.access import SqlAccessStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
+from marketloop.adapters.sql.experiments import SqlExperimentRepository
 from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
 from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
-from marketloop.adapters.sql.tags import SqlTagRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
 from marketloop.app import keys
 from marketloop.app.settings import Settings
@@ -36,6 +37,7 @@ from marketloop.collect.loader import Loader
 from marketloop.collect.service import CollectService, PlanCheck
 from marketloop.collect.sources import SourceService
 from marketloop.collect.tracking_plan import TrackingPlanService
+from marketloop.experiments.service import ExperimentService
 from marketloop.identity.service import IdentityService
 from marketloop.journeys.processor import StreamProcessor
 from marketloop.journeys.service import TriggerService
@@ -48,7 +50,6 @@ from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
 from marketloop.segments.service import SegmentService
-from marketloop.tags.service import TagService
 
 
 def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
@@ -116,7 +117,6 @@ class Container:
     triggers: TriggerService
     processor: StreamProcessor
     segments: SegmentService
-    tags: TagService
     profiles: ProfileService
     imports: ImportService
 
@@ -159,7 +159,6 @@ class Container:
         )
         profile_store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
         lookup = OneIdLookup(identity, fallback=EventIdentityLookup(profile_store))
-        tag_warehouse = DuckDBTagWarehouse(warehouse.cursor, warehouse.write_lock)
         bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
         stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
         processor = StreamProcessor(
@@ -174,8 +173,7 @@ class Container:
         )
         return cls(
             imports=ImportService(bank, cipher, on_customers=_link_imported(identity)),
-            profiles=ProfileService(profile_store, cipher, clock, identities=lookup, tags=tag_warehouse),
-            tags=TagService(SqlTagRepository(engine), tag_warehouse, clock, segments=SqlSegmentRepository(engine)),
+            profiles=ProfileService(profile_store, cipher, clock, identities=lookup),
             cipher=cipher,
             identity=identity,
             triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store),
@@ -198,6 +196,16 @@ class Container:
             access=access_service(
                 settings, engine, clock, audit, DuckDBBranchDirectory(warehouse.cursor, warehouse.write_lock)
             ),
+        )
+
+    @cached_property
+    def experiments(self) -> ExperimentService:
+        """Experiments (实验) and campaign effect: definitions in the operational store, outcomes in the warehouse."""
+        return ExperimentService(
+            SqlExperimentRepository(self.engine),
+            DuckDBExperimentWarehouse(self.warehouse.cursor, self.warehouse.write_lock),
+            self.clock,
+            channel_costs=self.settings.experiments.channel_costs,
         )
 
     def start(self) -> None:

@@ -69,6 +69,24 @@ ChannelName = Literal["sms", "push", "wecom", "wechat", "email", "inapp", "call"
 _ALL_CHANNELS: list[ChannelName] = ["sms", "push", "wecom", "wechat", "email", "inapp", "call", "rm"]
 
 
+class ExperimentSettings(_Section):
+    """Costs for the campaign effect's ROI (docs/experiments.md): yuan per sent touch, by channel.
+
+    The defaults are placeholders of the usual order of magnitude; set the bank's own contract prices.
+    """
+
+    channel_costs: dict[str, float] = {
+        "sms": 0.04,
+        "push": 0.0,
+        "inapp": 0.0,
+        "wechat": 0.0,
+        "wecom": 0.0,
+        "email": 0.001,
+        "call": 2.0,
+        "rm": 15.0,
+    }
+
+
 class ConsentSettings(_Section):
     """Channels each purpose may use for a customer with no consent record (see docs/security.md)."""
 
@@ -165,6 +183,7 @@ class Settings(BaseSettings):
     warehouse: DuckDBSettings = DuckDBSettings()
     state: StateSettings = StateSettings()
     loader: LoaderSettings = LoaderSettings()
+    experiments: ExperimentSettings = ExperimentSettings()
     stream: StreamSettings = StreamSettings()
     server: ServerSettings = ServerSettings()
     security: SecuritySettings = SecuritySettings()

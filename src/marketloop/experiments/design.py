@@ -27,6 +27,7 @@ from scipy import stats
 from marketloop.experiments.stats import Sample
 
 SRM_THRESHOLD = 0.001
+MIN_LOOK_ALPHA = 1e-10  # a very early look spends next to nothing; the tests need a level above 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +95,7 @@ def spent_alpha(fraction: float, *, alpha: float = 0.05) -> float:
     if fraction <= 0:
         return 0.0
     t = min(fraction, 1.0)
-    return float(2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - alpha / 2) / math.sqrt(t)))
+    return float(2 * stats.norm.sf(stats.norm.ppf(1 - alpha / 2) / math.sqrt(t)))
 
 
 def look_alpha(fractions: Sequence[float], *, alpha: float = 0.05) -> float:
@@ -126,6 +127,6 @@ def peeking(previous_sizes: Sequence[int], current_size: int, planned_size: int,
         looks=len(fractions),
         fraction=fractions[-1],
         nominal_alpha=alpha,
-        sequential_alpha=look_alpha(fractions, alpha=alpha),
+        sequential_alpha=max(look_alpha(fractions, alpha=alpha), MIN_LOOK_ALPHA),
         early=current_size < planned_size,
     )

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from marketloop.experiments.analyze import Analysis
+from marketloop.experiments.compare import PeriodRow
+from marketloop.experiments.effect import FunnelRow, RoiRow
 from marketloop.experiments.metric import MetricResult, Notice, VariantResult
+from marketloop.ports.experiments import Experiment
+
+if TYPE_CHECKING:
+    from marketloop.experiments.service import ExperimentResults
 
 
 def number(value: float | None) -> float | None:
@@ -86,4 +93,58 @@ def analysis_document(analysis: Analysis) -> dict[str, Any]:
         },
         "metrics": [metric_document(m) for m in analysis.metrics],
         "warnings": notices(analysis.warnings),
+    }
+
+
+def experiment_document(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "experiment_id": experiment.experiment_id,
+        "name": experiment.name,
+        "description": experiment.description,
+        "kind": experiment.kind,
+        "control": experiment.control,
+        "variants": [{"name": v.name, "share": v.share} for v in experiment.variants],
+        "goal": experiment.goal,
+        "window_days": experiment.window_days,
+        "campaign": experiment.campaign,
+        "journey_id": experiment.journey_id,
+        "planned_n": experiment.planned_n,
+        "mde_rel": experiment.mde_rel,
+        "alpha": experiment.alpha,
+        "power": experiment.power,
+        "created_at": experiment.created_at.isoformat(),
+    }
+
+
+def funnel_document(row: FunnelRow) -> dict[str, Any]:
+    return {
+        "variant": row.variant,
+        "targeted": row.targeted,
+        **row.stages,
+        "conversion_rate": number(row.conversion_rate),
+        "revenue_per_customer": number(row.revenue_per_customer),
+        "aum_per_customer": number(row.aum_per_customer),
+        "revenue": row.revenue,
+        "aum": row.aum,
+        "benefit_cost": row.benefit_cost,
+    }
+
+
+def roi_document(row: RoiRow) -> dict[str, Any]:
+    return {name: number(value) if isinstance(value, float) else value for name, value in asdict(row).items()}
+
+
+def period_document(row: PeriodRow) -> dict[str, Any]:
+    return {name: number(value) if isinstance(value, float) else value for name, value in asdict(row).items()}
+
+
+def results_document(results: ExperimentResults) -> dict[str, Any]:
+    return {
+        "experiment": experiment_document(results.experiment),
+        "analysed_at": results.analysed_at.isoformat(),
+        "analysis": analysis_document(results.analysis),
+        "funnel": [funnel_document(row) for row in results.funnel],
+        "roi": [roi_document(row) for row in results.roi],
+        "periods": [period_document(row) for row in results.periods],
+        "channel_costs": results.channel_costs,
     }
