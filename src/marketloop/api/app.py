@@ -13,6 +13,7 @@ from marketloop.api import problem
 from marketloop.api.routers import auth as auth_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import segments as segment_api
+from marketloop.api.routers import tags as tag_api
 from marketloop.api.routers import triggers as trigger_api
 from marketloop.app.container import Container
 
@@ -36,6 +37,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(sensors.router)
     app.include_router(tracking.router)
     app.include_router(segment_api.router)
+    app.include_router(tag_api.router)
     app.include_router(identity.router)
     app.include_router(trigger_api.router)
     app.include_router(auth_api.router)

@@ -21,6 +21,7 @@ from marketloop.adapters.duckdb_experiments import DuckDBExperimentWarehouse
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
 from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
+from marketloop.adapters.duckdb_tags import DuckDBTagWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.access import SqlAccessStore
@@ -30,6 +31,7 @@ from marketloop.adapters.sql.experiments import SqlExperimentRepository
 from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
 from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
+from marketloop.adapters.sql.tags import SqlTagRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
 from marketloop.app import keys
 from marketloop.app.settings import Settings
@@ -50,6 +52,7 @@ from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
 from marketloop.segments.service import SegmentService
+from marketloop.tags.service import TagService
 
 
 def open_sources(settings: Settings) -> tuple[SourceService, sa.Engine]:
@@ -117,6 +120,7 @@ class Container:
     triggers: TriggerService
     processor: StreamProcessor
     segments: SegmentService
+    tags: TagService
     profiles: ProfileService
     imports: ImportService
 
@@ -159,6 +163,7 @@ class Container:
         )
         profile_store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
         lookup = OneIdLookup(identity, fallback=EventIdentityLookup(profile_store))
+        tag_warehouse = DuckDBTagWarehouse(warehouse.cursor, warehouse.write_lock)
         bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
         stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
         processor = StreamProcessor(
@@ -173,7 +178,8 @@ class Container:
         )
         return cls(
             imports=ImportService(bank, cipher, on_customers=_link_imported(identity)),
-            profiles=ProfileService(profile_store, cipher, clock, identities=lookup),
+            profiles=ProfileService(profile_store, cipher, clock, identities=lookup, tags=tag_warehouse),
+            tags=TagService(SqlTagRepository(engine), tag_warehouse, clock, segments=SqlSegmentRepository(engine)),
             cipher=cipher,
             identity=identity,
             triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store),

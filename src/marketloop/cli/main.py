@@ -16,6 +16,7 @@ from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.cli import customers, events, experiments, identity, imports, simulate, sources, tracking
 from marketloop.cli import segments as segment_commands
+from marketloop.cli import tags as tag_commands
 from marketloop.cli import triggers as trigger_commands
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
 from marketloop.cli.governance_commands import cli_actor, register_governance
@@ -34,6 +35,7 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(events.app, name="events")
 app.add_typer(tracking.app, name="tracking")
 app.add_typer(segment_commands.app, name="segments")
+app.add_typer(tag_commands.app, name="tags")
 app.add_typer(trigger_commands.app, name="triggers")
 app.add_typer(identity.app, name="identity")
 app.add_typer(experiments.app, name="experiment")

@@ -12,7 +12,7 @@ outside it is "not found", exactly like one that does not exist, so a
 scoped user cannot even learn who is a customer elsewhere.
 
 Around the topics: identities (cust_no, phone, and what the identity lookup
-links), tags (filled by the tag engine, M3), model scores (M6; the `clv`
+links), tags (the tag engine's current values, M3), model scores (M6; the `clv`
 figure of the value topic stays NULL until the CLV model writes it),
 consent (empty until the consent store of the contact policy lands) and a
 timeline of the latest events (touches join it with the journeys).
@@ -30,6 +30,7 @@ from marketloop.core.personal import NAME, PHONE
 from marketloop.core.scope import EVERYTHING, Scope
 from marketloop.ports.clock import Clock
 from marketloop.ports.profiles import ProfileRules, ProfileStore, RefreshProgress, RefreshResult, RefreshState
+from marketloop.ports.tags import TagValue, TagValues
 from marketloop.profiles.lookup import (
     CUST_NO,
     CustomerResolver,
@@ -84,7 +85,7 @@ class CustomerProfile:
     behaviour: dict[str, Any]
     value: dict[str, Any]
     identities: list[Identity]
-    tags: list[str]
+    tags: list[TagValue]  # the customer's current tag values (标签), by tag
     scores: dict[str, float]
     consent: list[dict[str, Any]]
     timeline: TimelinePage
@@ -101,11 +102,13 @@ class ProfileService:
         *,
         identities: IdentityLookup | None = None,
         rules: ProfileRules = DEFAULT_RULES,
+        tags: TagValues | None = None,
     ) -> None:
         self._store = store
         self._cipher = cipher
         self._clock = clock
         self._rules = rules
+        self._tags = tags
         self._identities = identities or EventIdentityLookup(store)
         self._resolver = CustomerResolver(store, cipher, self._identities)
         self._search = CustomerSearch(store, cipher, self._resolver)
@@ -168,7 +171,7 @@ class ProfileService:
             behaviour=topics[Topic.BEHAVIOUR],
             value=topics[Topic.VALUE],
             identities=self._identities_of(cust_no, natural["phone"], row.get("anonymous_ids") or []),
-            tags=[],
+            tags=self._tags.values_of(cust_no) if self._tags is not None else [],
             scores={},
             consent=[],
             timeline=self._timeline(cust_no, timeline_limit, timeline_offset),
