@@ -157,6 +157,8 @@ class StreamProcessor:
         self._timer_batch = timer_batch
         self._poll = poll_seconds
         self._offsets: dict[int, int] = {}
+        # Per partition: a time by which every durable record had been read (see `fire_due_timers`).
+        self._read_through: dict[int, datetime] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -178,8 +180,10 @@ class StreamProcessor:
     def process_partition(self, partition: int) -> int:
         """Process one batch of `partition` and commit it; returns how many records it consumed."""
         after = self.committed(partition)
+        seen_at, end = self._clock.now(), self._log.end_offset(partition)
         values = self._log.read_values(partition, after, self._max_batch)
         if not values:
+            self._read_through[partition] = seen_at
             return 0
         self._active.refresh()
         keyed = self._keyed(values)
@@ -196,6 +200,8 @@ class StreamProcessor:
             self._offsets.pop(partition, None)  # read it again from the store: it may have moved
             raise
         self._offsets[partition] = after + len(values)
+        if after + len(values) >= end:
+            self._read_through[partition] = seen_at
         return len(values)
 
     def _keyed(self, values: Sequence[bytes]) -> list[tuple[str, Event]]:
@@ -229,9 +235,19 @@ class StreamProcessor:
     # -- timers -------------------------------------------------------------------------------
 
     def fire_due_timers(self) -> int:
-        """Fire the timers due now of the partitions that are read to the end; returns how many."""
-        ready = [p for p in self._owned if p == SCHEDULER_PARTITION or self.lag(p) <= 0]
-        due = self._store.due_timers(self._clock.now(), ready, self._timer_batch)
+        """Fire the due timers whose partitions are read past their due time; returns how many.
+
+        A partition's timers fire only up to the time by which everything then
+        durable in it had been processed, so an event that came in before a
+        deadline is always seen before its absence timer; after a restart the
+        first round reads each partition and fires every overdue timer.
+        """
+        now = self._clock.now()
+        read = [self._read_through.get(p) for p in self._partitions]
+        due = self._store.due_timers(now, [SCHEDULER_PARTITION], self._timer_batch)
+        if self._partitions and None not in read:
+            until = min(now, *(moment for moment in read if moment is not None))
+            due += self._store.due_timers(until, self._partitions, self._timer_batch)
         if not due:
             return 0
         self._active.refresh()
