@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from marketloop.app.channel_settings import ChannelsSettings, PolicySettings
 from marketloop.core.identities import DEFAULT_TYPES, IdentifierType, IdentifierTypes, Normaliser, Protection
 
 
@@ -190,6 +191,8 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     consent: ConsentSettings = ConsentSettings()
     compliance: ComplianceSettings = ComplianceSettings()
+    channels: ChannelsSettings = ChannelsSettings()
+    policy: PolicySettings = PolicySettings()
     access: AccessSettings = AccessSettings()
     identity: IdentitySettings = IdentitySettings()
 

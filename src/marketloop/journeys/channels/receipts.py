@@ -1,0 +1,100 @@
+"""Receipts (回执): a provider's status callback applied to the delivery ledger.
+
+Statuses only move forward (a late "delivered" never hides an "opened").
+A failure stops the touch counting against caps; an unsubscription (SMS
+reply R / TD) withdraws the customer's marketing consent on that channel.
+Opens and clicks feed the learned channel preference through the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from marketloop.core.consent import Channel as ChannelKind
+from marketloop.core.consent import ConsentRecord, ConsentStatus, Purpose
+from marketloop.journeys.channels.registry import ChannelRegistry
+from marketloop.journeys.policy.service import ContactPolicyService
+from marketloop.ports.channels import DeliveryLedger, DeliveryStatus, Receipt
+from marketloop.ports.clock import Clock
+
+
+class ConsentWriter(Protocol):
+    """What receipts need of consent (implemented by `marketloop.policy.consent.ConsentService`)."""
+
+    def record(
+        self,
+        customer: str,
+        channel: ChannelKind,
+        purpose: Purpose,
+        status: ConsentStatus,
+        *,
+        source: str,
+        at: datetime | None = None,
+        actor: str = "",
+    ) -> ConsentRecord:
+        """Store a grant or withdrawal."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiptReport:
+    received: int
+    applied: int  # moved a touch forward
+    unknown: int  # no touch with that provider id
+    stale: int  # the touch was already further along
+    unsubscribed: int
+
+
+class ReceiptService:
+    def __init__(
+        self,
+        channels: ChannelRegistry,
+        ledger: DeliveryLedger,
+        policy: ContactPolicyService,
+        clock: Clock,
+        *,
+        consent: ConsentWriter | None = None,
+    ) -> None:
+        self._channels = channels
+        self._ledger = ledger
+        self._policy = policy
+        self._clock = clock
+        self._consent = consent
+
+    def apply_callback(self, channel: str, payload: bytes) -> ReceiptReport:
+        """Parse a provider's callback body (`ChannelError` when it is not one) and apply its receipts."""
+        configured = self._channels.get(channel)
+        return self.apply(channel, configured.channel.parse_receipts(payload))
+
+    def apply(self, channel: str, receipts: Sequence[Receipt]) -> ReceiptReport:
+        counts = {"applied": 0, "unknown": 0, "stale": 0, "unsubscribed": 0}
+        for receipt in receipts:
+            counts[self._one(channel, receipt)] += 1
+        return ReceiptReport(received=len(receipts), **counts)
+
+    def _one(self, channel: str, receipt: Receipt) -> str:
+        delivery = self._ledger.by_provider_id(channel, receipt.provider_message_id)
+        if delivery is None:
+            return "unknown"
+        at = receipt.at or self._clock.now()
+        if not self._ledger.advance(delivery.idempotency_key, receipt.status, at):
+            return "stale"
+        if receipt.status is DeliveryStatus.FAILED:
+            decision = self._policy.decision_for(delivery.customer, delivery.idempotency_key)
+            if decision is not None and decision.id is not None:
+                self._policy.release(decision.id, f"provider reported failure {receipt.detail}".strip())
+        if receipt.status is DeliveryStatus.UNSUBSCRIBED and self._consent is not None:
+            self._consent.record(
+                delivery.customer,
+                delivery.kind,
+                Purpose.MARKETING,
+                ConsentStatus.WITHDRAWN,
+                source=f"{delivery.kind.value}_reply",
+                at=at,
+                actor=f"channel:{channel}",
+            )
+            return "unsubscribed"
+        return "applied"

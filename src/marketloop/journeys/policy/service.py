@@ -1,0 +1,246 @@
+"""The contact policy service: gather the facts of one touch, decide it, record the decision.
+
+Owns the order of the checks (suppression lists, consent, suitability and
+content compliance, then quiet hours and caps with priority arbitration),
+recording every decision in the contact history so caps count across
+campaigns and journeys, and `explain`, which runs every check without
+recording and says what each found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marketloop.campaigns.compliance import DEFAULT_RULES, ComplianceReport, ComplianceRules, check_send
+from marketloop.core.consent import Channel, Decision, Purpose
+from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.journeys.policy.rules import (
+    DEFAULT_POLICY,
+    ContactPolicy,
+    ContactRequest,
+    Gates,
+    arbitration_order,
+    decide,
+    history_since,
+)
+from marketloop.ports.clock import Clock
+from marketloop.ports.contact_policy import ContactHistory, ContactRecord, ListEntry, Outcome, SuppressionLists
+
+
+class ConsentCheck(Protocol):
+    """What the policy asks of consent (implemented by `marketloop.policy.consent.ConsentService`)."""
+
+    def may_contact(self, customer: str, channel: Channel, purpose: Purpose, at: datetime | None = None) -> Decision:
+        """Whether the customer consented to `purpose` on `channel` at `at`, and why."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Content:
+    """The final text of a touch and what suitability needs; `product_risk` None = not a risk-rated product."""
+
+    text: str
+    product_type: str | None = None
+    product_risk: str | None = None
+    customer_tolerance: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyQuery:
+    customer: str
+    channel: Channel
+    purpose: Purpose = Purpose.MARKETING
+    campaign: str = ""
+    priority: int = 0
+    timezone: str | None = None  # IANA name or ±HH:MM; default the policy's
+    idempotency_key: str = ""
+    content: Content | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    name: str  # lists, consent, compliance, timing
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Explanation:
+    decision: ContactRecord
+    checks: tuple[Check, ...]
+    compliance: ComplianceReport | None
+
+
+def parse_timezone(name: str) -> tzinfo:
+    """An IANA zone ("Asia/Shanghai") or a fixed offset ("+08:00"); a clear error otherwise."""
+    text = name.strip()
+    if text[:1] in "+-" and len(text) == 6 and text[3] == ":":
+        try:
+            return datetime.fromisoformat(f"2000-01-01T00:00:00{text}").tzinfo or ZoneInfo("UTC")
+        except ValueError:
+            pass
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise MarketloopError(
+            kind=ErrorKind.INVALID,
+            code="policy.invalid-timezone",
+            title="Unknown time zone: use an IANA name (Asia/Shanghai) or an offset (+08:00)",
+            detail=repr(name[:50]),
+        ) from error
+
+
+class ContactPolicyService:
+    """Decides and records every touch; see the module docstring."""
+
+    def __init__(
+        self,
+        history: ContactHistory,
+        lists: SuppressionLists,
+        consent: ConsentCheck,
+        clock: Clock,
+        *,
+        policy: ContactPolicy = DEFAULT_POLICY,
+        rules: ComplianceRules = DEFAULT_RULES,
+        timezone: str = "Asia/Shanghai",
+    ) -> None:
+        self._history = history
+        self._lists = lists
+        self._consent = consent
+        self._clock = clock
+        self.policy = policy
+        self._rules = rules
+        self._timezone = parse_timezone(timezone)
+
+    def check(self, query: PolicyQuery) -> ContactRecord:
+        """Decide `query` now and record the decision; allowed and deferred touches count against caps."""
+        request = self._request(query)
+        gates, _, _ = self._gates(query, request.at)
+        since = history_since(self.policy, request.at, request.timezone)
+        return self._history.decide(request.customer, since, lambda past: decide(self.policy, request, gates, past))
+
+    def check_many(self, queries: Sequence[PolicyQuery]) -> list[ContactRecord]:
+        """Decide competing requests highest priority first; results in the order of `queries`."""
+        requests = [self._request(q) for q in queries]
+        order = arbitration_order(requests)
+        decided: dict[int, ContactRecord] = {}
+        for request in order:
+            index = next(i for i, r in enumerate(requests) if r is request)
+            decided[index] = self.check(queries[index])
+        return [decided[i] for i in range(len(queries))]
+
+    def explain(self, query: PolicyQuery) -> Explanation:
+        """What `check` would decide now and what every check found, without recording anything."""
+        request = self._request(query)
+        gates, checks, report = self._gates(query, request.at)
+        since = history_since(self.policy, request.at, request.timezone)
+        past = [r for r in reversed(self._history.history(request.customer, limit=10_000)) if r.effective_at >= since]
+        update = decide(self.policy, request, gates, past)
+        timing = Check(
+            name="timing",
+            passed=update.record.outcome is not Outcome.SUPPRESS or bool(gates.blocked_code),
+            detail=update.record.reason if not gates.blocked_code else "not reached",
+        )
+        return Explanation(decision=update.record, checks=(*checks, timing), compliance=report)
+
+    def check_text(self, text: str, channel: Channel) -> ComplianceReport:
+        """Content compliance alone, as for a marketing touch on `channel` (test sends)."""
+        return check_send(
+            text,
+            product_type=None,
+            product_risk=None,
+            channel=channel.value,
+            customer_tolerance=None,
+            rules=self._rules,
+        )
+
+    def blocking(self, query: PolicyQuery) -> Gates:
+        """Only the gates (lists, consent, compliance) now: what a deferred touch re-checks when it is due."""
+        gates, _, _ = self._gates(query, self._clock.now())
+        return gates
+
+    def decision_for(self, customer: str, idempotency_key: str) -> ContactRecord | None:
+        """The newest decision made for the touch `idempotency_key`, or None."""
+        return self._history.find(customer.strip(), idempotency_key) if idempotency_key else None
+
+    def still_active(self, record_id: int) -> bool:
+        """Whether a deferred decision still holds when its time comes (not preempted, not released)."""
+        record = self._history.get(record_id)
+        return record is not None and record.active
+
+    def release(self, record_id: int, reason: str) -> None:
+        """The touch was not delivered: stop counting it against caps."""
+        self._history.deactivate(record_id, reason)
+
+    def history(self, customer: str, *, limit: int = 100) -> list[ContactRecord]:
+        return self._history.history(customer, limit=limit)
+
+    def _request(self, query: PolicyQuery) -> ContactRequest:
+        customer = query.customer.strip()
+        if not customer or len(customer) > 100:
+            raise MarketloopError(
+                kind=ErrorKind.INVALID,
+                code="policy.invalid-customer",
+                title="A customer number or OneID of 1 to 100 characters is needed",
+                detail=repr(query.customer[:50]),
+            )
+        return ContactRequest(
+            customer=customer,
+            channel=query.channel,
+            purpose=query.purpose,
+            campaign=query.campaign,
+            priority=query.priority,
+            at=self._clock.now(),
+            timezone=parse_timezone(query.timezone) if query.timezone else self._timezone,
+            idempotency_key=query.idempotency_key,
+        )
+
+    def _gates(self, query: PolicyQuery, at: datetime) -> tuple[Gates, list[Check], ComplianceReport | None]:
+        checks: list[Check] = []
+        on = self._blocking_lists(self._lists.memberships(query.customer.strip(), at), query.purpose)
+        checks.append(Check(name="lists", passed=not on, detail=_lists_detail(on)))
+        consent = self._consent.may_contact(query.customer.strip(), query.channel, query.purpose, at)
+        checks.append(Check(name="consent", passed=consent.allowed, detail=consent.reason))
+        report = self._compliance(query)
+        if report is not None:
+            detail = "; ".join(f.message for f in report.errors) or "no errors"
+            checks.append(Check(name="compliance", passed=report.passed, detail=detail))
+        return _first_block(checks, report), checks, report
+
+    def _blocking_lists(self, entries: Sequence[ListEntry], purpose: Purpose) -> list[ListEntry]:
+        blocked = self.policy.lists
+        return [e for e in entries if purpose in blocked.get(e.list_name, frozenset({Purpose.MARKETING}))]
+
+    def _compliance(self, query: PolicyQuery) -> ComplianceReport | None:
+        content = query.content
+        if content is None:
+            return None
+        return check_send(
+            content.text,
+            product_type=content.product_type,
+            product_risk=content.product_risk,
+            channel=query.channel.value if query.purpose is Purpose.MARKETING else "",
+            customer_tolerance=content.customer_tolerance,
+            rules=self._rules,
+        )
+
+
+def _lists_detail(entries: Sequence[ListEntry]) -> str:
+    if not entries:
+        return "on no suppression list"
+    return "; ".join(f"on list {e.list_name}" + (f" ({e.reason})" if e.reason else "") for e in entries)
+
+
+def _first_block(checks: list[Check], report: ComplianceReport | None) -> Gates:
+    for check in checks:
+        if check.passed:
+            continue
+        code = check.name
+        if check.name == "compliance" and report is not None and all(f.code.startswith("suit") for f in report.errors):
+            code = "suitability"
+        return Gates(blocked_code=code, blocked_reason=f"{check.name}: {check.detail}")
+    return Gates()
