@@ -118,10 +118,11 @@ def test_materialise_then_export_csv_and_parquet(container: Container, bank: Sma
     snapshot = container.segments.materialise(saved.segment_id, as_of=AS_OF)
     members = expected(bank, BEHAVIOUR)
     assert (snapshot.customers, snapshot.version, snapshot.as_of) == (len(members), 1, AS_OF)
-    as_csv = container.segments.export(saved.segment_id, tmp_path / "members.csv", "csv")
-    as_parquet = container.segments.export(saved.segment_id, tmp_path / "members.parquet", "parquet")
+    audit = container.audit
+    as_csv = container.segments.export(saved.segment_id, tmp_path / "members.csv", "csv", audit=audit)
+    as_parquet = container.segments.export(saved.segment_id, tmp_path / "members.parquet", "parquet", audit=audit)
     assert as_csv.snapshot == as_parquet.snapshot == snapshot
-    assert pl.read_csv(as_csv.path)["cust_no"].to_list() == sorted(members)
+    assert pl.read_csv(as_csv.path, comment_prefix="#")["cust_no"].to_list() == sorted(members)
     assert pl.read_parquet(as_parquet.path)["cust_no"].to_list() == sorted(members)
     assert container.segments.snapshots(saved.segment_id) == [snapshot]
 
@@ -161,8 +162,10 @@ def test_api_counts_saves_materialises_and_exports(client: TestClient, bank: Sma
     assert snapshot.json()["customers"] == len(expected(bank, {"did": "login", "within": "30d"}))
     exported = client.get(f"/v1/segments/{segment_id}/export", params={"format": "csv"})
     assert exported.headers["content-type"].startswith("text/csv")
-    assert exported.text.splitlines()[0] == "cust_no"
-    assert len(exported.text.splitlines()) == snapshot.json()["customers"] + 1
+    watermark, header, *rows = exported.text.splitlines()
+    assert watermark.startswith("# marketloop_exported_by=user:test-admin-")
+    assert header == "cust_no"
+    assert len(rows) == snapshot.json()["customers"]
     assert client.get("/v1/segments/seg_nope").status_code == 404
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from marketloop.core.bank import LogicalType
+from marketloop.core.scope import Scope
 from marketloop.ports.segments import ExportFormat
 
 SCHEMA = """
@@ -49,6 +50,28 @@ def logical_type(duckdb_type: str) -> LogicalType | None:
         return exact[kind]
     integers = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
     return LogicalType.INTEGER if kind in integers else None
+
+
+# The RM in force today, as `DuckDBBranchDirectory.owner` takes it.
+_CURRENT_RM = """coalesce(
+    (SELECT arg_max(r.rm_id, r.valid_from) FROM rm_assignments r
+     WHERE r.cust_no = c.cust_no AND r.valid_from <= current_date
+       AND coalesce(r.valid_to, current_date) >= current_date),
+    c.rm_id)"""
+
+
+def _scope_condition(scope: Scope) -> tuple[str, list[object]]:
+    """` AND …` conditions on the customer `c` keeping only customers inside `scope`, and their parameters."""
+    parts: list[str] = []
+    params: list[object] = []
+    if scope.branch_ids is not None:
+        branches = sorted(scope.branch_ids)
+        parts.append(f"c.branch_id IN ({', '.join('?' for _ in branches)})" if branches else "false")
+        params.extend(branches)
+    if scope.rm_id is not None:
+        parts.append(f"{_CURRENT_RM} = ?")
+        params.append(scope.rm_id)
+    return "".join(f" AND {part}" for part in parts), params
 
 
 class DuckDBSegmentWarehouse:
@@ -99,6 +122,15 @@ class DuckDBSegmentWarehouse:
                 con.execute("ROLLBACK")
                 raise
         return int(row[0]) if row else 0
+
+    def members_of(self, segment_id: str, snapshot_at: datetime, *, scope: Scope) -> list[str]:
+        where, params = _scope_condition(scope)
+        rows = self._cursor().execute(
+            "SELECT s.cust_no FROM segment_snapshots s LEFT JOIN customers c ON c.cust_no = s.cust_no "
+            f"WHERE s.segment_id = ? AND s.snapshot_at = ?{where} ORDER BY s.cust_no",
+            [segment_id, snapshot_at, *params],
+        )
+        return [str(row[0]) for row in rows.fetchall()]
 
     def export(self, segment_id: str, snapshot_at: datetime, path: Path, fmt: ExportFormat) -> int:
         options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet"

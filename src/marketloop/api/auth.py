@@ -22,7 +22,7 @@ walks `app.routes` and fails on a route with neither.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import RouteContext, iter_route_contexts
@@ -158,6 +158,17 @@ def require(permission: str) -> Any:
 def signed_in() -> Any:
     """The dependency that admits any signed-in user, with no particular permission."""
     return Depends(Requirement(None))
+
+
+async def _scoped_cust_no(cust_no: str, request: Request, user: Annotated[Principal, signed_in()]) -> str:
+    if user.scope.everything or await run_in_threadpool(access_of(request).customer_in_scope, user.scope, cust_no):
+        return cust_no
+    raise MarketloopError(kind=ErrorKind.NOT_FOUND, code="customer.not-found", title="No such customer")
+
+
+# A `{cust_no}` path parameter that is "not found" (404) when the customer is outside the caller's
+# data scope, exactly as for an unknown customer: `def route(cust_no: ScopedCustNo, ...)`.
+ScopedCustNo = Annotated[str, Depends(_scoped_cust_no)]
 
 
 def permissions_of(route: RouteContext) -> list[str]:

@@ -179,5 +179,7 @@ def export(
     if fmt not in ("csv", "parquet"):
         raise MarketloopError(kind=ErrorKind.INVALID, code="cli.invalid-format", title="--format is csv or parquet")
     with opened(data_dir, config) as container:
-        result = container.segments.export(segment_id, output, "csv" if fmt == "csv" else "parquet")
+        result = container.segments.export(
+            segment_id, output, "csv" if fmt == "csv" else "parquet", audit=container.audit
+        )
     console.print(f"{result.rows} customers written to {result.path}", markup=False, highlight=False)

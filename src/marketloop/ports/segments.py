@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from marketloop.core.bank import LogicalType
+from marketloop.core.scope import Scope
 
 ExportFormat = Literal["csv", "parquet"]
 
@@ -101,4 +102,8 @@ class SegmentWarehouse(Protocol):
 
     def export(self, segment_id: str, snapshot_at: datetime, path: Path, fmt: ExportFormat) -> int:
         """Write the snapshot's cust_nos, in order, to `path` as CSV (with a header) or Parquet; returns rows."""
+        ...
+
+    def members_of(self, segment_id: str, snapshot_at: datetime, *, scope: Scope) -> builtins.list[str]:
+        """The snapshot's cust_nos in order, only those inside `scope` (by each customer's branch and current RM)."""
         ...

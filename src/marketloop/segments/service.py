@@ -16,10 +16,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import polars as pl
+
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.events import as_utc
+from marketloop.core.scope import EVERYTHING, Scope
+from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
 from marketloop.ports.segments import ExportFormat, SegmentRepository, SegmentVersion, SegmentWarehouse, Snapshot
+from marketloop.security.audit import current_actor
+from marketloop.security.exports import ExportFormat as WatermarkFormat
+from marketloop.security.exports import export_frame
 from marketloop.segments import bound as b
 from marketloop.segments.ast import Condition
 from marketloop.segments.catalog import DEFAULT_CATALOG, Catalog
@@ -188,12 +195,35 @@ class SegmentService:
         self.get(segment_id)
         return self._repository.snapshots(segment_id)
 
-    def export(self, segment_id: str, path: Path, fmt: ExportFormat) -> ExportResult:
-        """Write the newest snapshot's cust_nos to `path` (materialising one now when there is none)."""
+    def export(
+        self,
+        segment_id: str,
+        path: Path,
+        fmt: ExportFormat,
+        *,
+        audit: AuditRecorder,
+        user: str | None = None,
+        scope: Scope = EVERYTHING,
+    ) -> ExportResult:
+        """Write the newest snapshot's cust_nos inside `scope` to `path` (materialising one when there is none).
+
+        The file is watermarked with `user` (default: the current actor) and the time, and the
+        export is recorded in the audit log (`export.write`, target `segment:<id>`).
+        """
         taken = self.snapshots(segment_id)
         snapshot = taken[0] if taken else self.materialise(segment_id)
-        rows = self._warehouse.export(segment_id, snapshot.snapshot_at, path, fmt)
-        return ExportResult(path=path, rows=rows, snapshot=snapshot)
+        members = self._warehouse.members_of(segment_id, snapshot.snapshot_at, scope=scope)
+        frame = pl.DataFrame({"cust_no": members}, schema={"cust_no": pl.String})
+        export_frame(
+            frame,
+            path,
+            WatermarkFormat(fmt),
+            user=user or current_actor(),
+            at=self._clock.now(),
+            audit=audit,
+            target=f"segment:{segment_id}",
+        )
+        return ExportResult(path=path, rows=len(members), snapshot=snapshot)
 
 
 def _not_found(what: str) -> MarketloopError:

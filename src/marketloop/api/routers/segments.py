@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
+from marketloop.access.principal import Principal
 from marketloop.api.auth import require
 from marketloop.api.deps import container
 from marketloop.ports.segments import SegmentVersion, Snapshot
@@ -123,16 +124,19 @@ def materialise_segment(segment_id: str, segments: Segments, body: MaterialiseRe
 
 @router.get(
     "/{segment_id}/export",
-    summary="The newest snapshot's cust_nos as CSV or Parquet",
-    dependencies=[require("segments:export")],
+    summary="The newest snapshot's cust_nos as CSV or Parquet, within your data scope, watermarked",
 )
 def export_segment(
-    segment_id: str, segments: Segments, format: Annotated[Literal["csv", "parquet"], Query()] = "csv"
+    segment_id: str,
+    segments: Segments,
+    user: Annotated[Principal, require("segments:export")],
+    request: Request,
+    format: Annotated[Literal["csv", "parquet"], Query()] = "csv",
 ) -> FileResponse:
     folder = Path(tempfile.mkdtemp(prefix="marketloop-export-"))
     path = folder / f"{segment_id}.{format}"
     try:
-        segments.export(segment_id, path, format)
+        segments.export(segment_id, path, format, audit=container(request).audit, user=user.actor, scope=user.scope)
     except BaseException:
         _remove(folder)
         raise
