@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from marketloop.segments import ast as a
 from marketloop.segments.catalog import DEFAULT_CATALOG
-from marketloop.segments.evaluate import evaluate
+from marketloop.segments.evaluate import CompiledSegment, evaluate
+from marketloop.segments.membership import Membership, MembershipSegment
 from marketloop.segments.parse import from_json, parse_definition, to_json
 from marketloop.segments.passes import plan
 from marketloop.segments.printers import printer_for
@@ -210,3 +211,47 @@ def test_duckdb_and_the_python_evaluator_select_the_same_customers(
         assert selected == expected, to_text(definition)
         counted = con.execute(printer.count(plan(bound, as_of))).fetchone()
         assert counted == (len(expected),)
+
+
+# -- real-time membership: entries and exits are the differences of two DuckDB answers ------------
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32),
+    st.integers(1, 15),
+    st.lists(definitions, min_size=1, max_size=4),
+    st.integers(-48, 48).map(lambda n: AS_OF + timedelta(hours=n)),
+    st.integers(1, 24 * 10).map(lambda n: timedelta(hours=n)),
+)
+def test_membership_entries_and_exits_match_duckdb_at_two_moments(
+    seed: int, size: int, chosen: list[a.Condition], as_of: datetime, elapsed: timedelta
+) -> None:
+    bank = random_bank(random.Random(seed), size)
+    con = duckdb.connect(config={"threads": 1})
+    for name, columns, rows in tables(bank):
+        con.execute(ddl("duckdb", name, columns))
+        insert = inserts("duckdb", name, columns, rows)
+        if insert:
+            con.execute(insert)
+    printer = printer_for("duckdb", DEFAULT_CATALOG)
+    bound = {f"s{i}": resolve(definition, DEFAULT_CATALOG) for i, definition in enumerate(chosen)}
+    membership = Membership(
+        [MembershipSegment(segment_id=i, version=1, compiled=CompiledSegment(b)) for i, b in bound.items()]
+    )
+
+    def in_duckdb(moment: datetime) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for segment_id, node in bound.items():
+            for (cust_no,) in con.execute(printer.members(plan(node, moment))).fetchall():
+                found.setdefault(cust_no, set()).add(segment_id)
+        return found
+
+    before, after = in_duckdb(as_of - elapsed), in_duckdb(as_of)
+    for cust_no, customer in facts(bank).items():
+        previous = membership.members_of(customer, as_of - elapsed)
+        assert previous == before.get(cust_no, set())
+        update = membership.update(customer, as_of, previous)
+        assert update.segments == after.get(cust_no, set())
+        assert set(update.entered) == update.segments - previous
+        assert set(update.exited) == previous - update.segments

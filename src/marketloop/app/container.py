@@ -20,6 +20,7 @@ from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
 from marketloop.adapters.duckdb_experiments import DuckDBExperimentWarehouse
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
+from marketloop.adapters.duckdb_segment_monitoring import DuckDBMonitoringWarehouse
 from marketloop.adapters.duckdb_segments import DuckDBSegmentWarehouse
 from marketloop.adapters.duckdb_tags import DuckDBTagWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
@@ -29,6 +30,7 @@ from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.experiments import SqlExperimentRepository
 from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
+from marketloop.adapters.sql.segment_monitoring import SqlSegmentMonitorRepository
 from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
 from marketloop.adapters.sql.tags import SqlTagRepository
@@ -51,7 +53,10 @@ from marketloop.profiles.lookup import EventIdentityLookup, OneIdLookup
 from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
+from marketloop.segments.fixed import FixedSegmentService
+from marketloop.segments.lookalike import LookalikeService
 from marketloop.segments.service import SegmentService
+from marketloop.segments.sizes import SegmentSizes
 from marketloop.tags.service import TagService
 
 
@@ -213,6 +218,27 @@ class Container:
             self.clock,
             channel_costs=self.settings.experiments.channel_costs,
         )
+
+    @cached_property
+    def _segment_monitors(self) -> SqlSegmentMonitorRepository:
+        return SqlSegmentMonitorRepository(self.engine)
+
+    @cached_property
+    def _monitoring_warehouse(self) -> DuckDBMonitoringWarehouse:
+        return DuckDBMonitoringWarehouse(self.warehouse.cursor, self.warehouse.write_lock)
+
+    @cached_property
+    def fixed_segments(self) -> FixedSegmentService:
+        """Fixed segments (固化客群): frozen members and their stages over time."""
+        return FixedSegmentService(self.segments, self._segment_monitors, self._monitoring_warehouse, self.clock)
+
+    @cached_property
+    def segment_sizes(self) -> SegmentSizes:
+        return SegmentSizes(self.segments, self._segment_monitors)
+
+    @cached_property
+    def lookalikes(self) -> LookalikeService:
+        return LookalikeService(self.segments, self._segment_monitors, self._monitoring_warehouse, self.clock)
 
     def start(self) -> None:
         """Start background consumers (the loader, the stream processor)."""

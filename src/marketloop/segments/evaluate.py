@@ -83,8 +83,15 @@ def _answer(node: b.Bound, customer: CustomerFacts) -> bool:
         return any(answers) if node.any_of else all(answers)
     handler = _LEAVES.get(type(node))
     if handler is None:
-        return test_row(node, customer.attributes)
+        return test_row(node, _row(customer))
     return handler(node, customer)
+
+
+def _row(customer: CustomerFacts) -> Mapping[str, Any]:
+    """The attributes, with `cust_no` from the facts when the profile row does not repeat it."""
+    if "cust_no" in customer.attributes:
+        return customer.attributes
+    return {**customer.attributes, "cust_no": customer.cust_no}
 
 
 def _tag(node: b.TagIn, customer: CustomerFacts) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from marketloop.segments import bound as b
 from marketloop.segments.ast import Condition
 from marketloop.segments.catalog import DEFAULT_CATALOG, Catalog
 from marketloop.segments.evaluate import CompiledSegment
+from marketloop.segments.membership import Membership, MembershipSegment
 from marketloop.segments.parse import from_json, parse_definition, to_json
 from marketloop.segments.passes import plan
 from marketloop.segments.passes.walk import leaves
@@ -105,6 +106,10 @@ class SegmentService:
         text = self._print(self.bind(parse_definition(source)), moment, form)
         return CompiledQuery(dialect=self._warehouse.dialect, as_of=moment, sql=text)
 
+    def members_sql(self, source: Source, *, as_of: datetime) -> str:
+        """The membership SQL (one `cust_no` column) at `as_of`, after checking that what it reads exists."""
+        return self._query(self.bind(parse_definition(source)), as_utc(as_of), "members")
+
     def _as_of(self, as_of: datetime | None) -> datetime:
         return as_utc(as_of) if as_of is not None else self._clock.now()
 
@@ -177,6 +182,20 @@ class SegmentService:
     def compiled(self, segment_id: str) -> CompiledSegment:
         """The saved segment ready to be answered per customer and event (real-time membership)."""
         return CompiledSegment(self.bind(from_json(self.get(segment_id).definition), segment_id=segment_id))
+
+    def membership(self, segment_ids: Iterable[str] | None = None) -> Membership:
+        """The newest versions of `segment_ids` (default: every saved segment) for real-time membership."""
+        chosen = [self.get(i) for i in segment_ids] if segment_ids is not None else self.list()
+        return Membership(
+            [
+                MembershipSegment(
+                    segment_id=saved.segment_id,
+                    version=saved.version,
+                    compiled=CompiledSegment(self.bind(from_json(saved.definition), segment_id=saved.segment_id)),
+                )
+                for saved in chosen
+            ]
+        )
 
     def materialise(self, segment_id: str, *, as_of: datetime | None = None) -> Snapshot:
         """Store the members of the newest version at `as_of` as a snapshot (固化客群)."""
