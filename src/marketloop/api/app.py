@@ -15,6 +15,7 @@ from marketloop.api.routers import customers, identity, segment, sensors, tracki
 from marketloop.api.routers import segments as segment_api
 from marketloop.api.routers import tags as tag_api
 from marketloop.api.routers import triggers as trigger_api
+from marketloop.api.routers import users as users_api
 from marketloop.app.container import Container
 
 
@@ -41,6 +42,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(identity.router)
     app.include_router(trigger_api.router)
     app.include_router(auth_api.router)
+    app.include_router(users_api.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> Response:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from marketloop.access.service import AccessService
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_personal import DuckDBPersonalData
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.consent import SqlConsentStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.app import keys
-from marketloop.app.container import Container
+from marketloop.app.container import Container, access_service
 from marketloop.app.settings import Settings
 from marketloop.campaigns.compliance import ComplianceRules
 from marketloop.core.consent import defaults_from
@@ -72,6 +73,18 @@ def open_governance(settings: Settings) -> Governance:
     clock = SystemClock()
     audit = audit_log(engine, clock)
     return Governance(engine=engine, audit=audit, consent=consent_service(settings, engine, clock, audit))
+
+
+def open_access(settings: Settings) -> tuple[AccessService, sa.Engine]:
+    """Users, roles and tokens on the operational store alone, so `marketloop users` works while the server runs.
+
+    No branch directory here (the warehouse belongs to the server): scopes are computed by the server.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.state_url)
+    upgrade(engine)
+    clock = SystemClock()
+    return access_service(settings, engine, clock, audit_log(engine, clock)), engine
 
 
 def personal_data(container: Container, audit: AuditLog) -> PersonalDataService:

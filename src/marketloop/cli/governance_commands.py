@@ -1,10 +1,11 @@
-"""Registers the governance commands: audit, keys, consent, compliance, `customers erase`, `events purge`."""
+"""Registers the governance commands: audit, keys, consent, compliance, users, tokens, roles,
+`customers erase`, `events purge`."""
 
 from __future__ import annotations
 
 import typer
 
-from marketloop.cli import audit, compliance, consent, erasure, keys
+from marketloop.cli import access, audit, compliance, consent, erasure, keys
 from marketloop.cli.governed import cli_actor
 
 __all__ = ["cli_actor", "register_governance"]
@@ -28,5 +29,8 @@ def register_governance(app: typer.Typer) -> None:
     app.add_typer(keys.app, name="keys")
     app.add_typer(consent.app, name="consent")
     app.add_typer(compliance.app, name="compliance")
+    app.add_typer(access.users_app, name="users")
+    app.add_typer(access.tokens_app, name="tokens")
+    app.add_typer(access.roles_app, name="roles")
     _group(app, "customers", CUSTOMERS_HELP).command("erase")(erasure.erase)
     _group(app, "events", "Collected events.").command("purge")(erasure.purge_events)

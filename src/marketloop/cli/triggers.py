@@ -7,6 +7,7 @@ its next batch. Firing an API trigger needs the server: `POST /v1/triggers/{id}/
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -144,6 +145,7 @@ def fires(
             "reason": fire.reason,
             "fired_at": fire.fired_at.isoformat(),
             "recorded_at": fire.recorded_at.isoformat(),
+            "cause": orjson.loads(fire.cause),
             "context": orjson.loads(fire.context),
         }
-        console.print_json(orjson.dumps(row).decode())
+        sys.stdout.write(orjson.dumps(row).decode() + "\n")

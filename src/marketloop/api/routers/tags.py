@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from marketloop.api.auth import require
+from marketloop.api.auth import ScopedCustNo, require
 from marketloop.api.deps import container
 from marketloop.ports.tags import Snapshots, TagCategory, TagKind, TagStats, TagValue, TagVersion
 from marketloop.tags.definitions import TagDraft
@@ -118,7 +118,7 @@ def refresh_tags(tags: Tags, body: RefreshRequest | None = None) -> RefreshRespo
 
 @router.get("/customers/{cust_no}", summary="A customer's tag values (now, or as of a time)",
             response_model=list[TagValue], dependencies=READ)  # fmt: skip
-def customer_tags(cust_no: str, tags: Tags, as_of: datetime | None = None) -> Response:
+def customer_tags(cust_no: ScopedCustNo, tags: Tags, as_of: datetime | None = None) -> Response:
     return _json(tags.values_of(cust_no, as_of=as_of))
 
 
