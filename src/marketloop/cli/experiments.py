@@ -8,13 +8,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from marketloop.cli.common import AsJson, console, print_json
+from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, fail, opened, print_json
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.experiments.analyze import Analysis, AnalysisOptions, analyze
 from marketloop.experiments.files import read_table
-from marketloop.experiments.output import analysis_document
+from marketloop.experiments.output import analysis_document, experiment_document, period_document, results_document
+from marketloop.experiments.report import render_html
+from marketloop.experiments.service import ExperimentSpec
+from marketloop.experiments.workbook import write_workbook
 
-app = typer.Typer(help="Experiments (实验): A/B analysis, campaign effect and the review report (复盘).")
+app = typer.Typer(
+    help="Experiments (实验): A/B analysis, campaign effect and the review report (复盘).", no_args_is_help=True
+)
 
 
 def parse_split(text: str | None) -> dict[str, float] | None:
@@ -108,3 +113,170 @@ def print_analysis(result: Analysis) -> None:
     console.print(f"样本比例检查 (SRM): 卡方 p = {srm.p_value:.3g}" + (" [red]失衡[/]" if srm.mismatch else " 正常"))
     for notice in result.warnings:
         console.print(f"[yellow]注意[/] {notice.message}", highlight=False)
+
+
+ExperimentId = Annotated[str, typer.Argument(help="The experiment id (exp_…).")]
+Cuped = Annotated[bool, typer.Option("--cuped", help="CUPED with the pre-period revenue / AUM as covariate.")]
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="Name shown in the report (中文可).")],
+    control: Annotated[str, typer.Option("--control", help="The control / holdout variant.")],
+    variant: Annotated[list[str], typer.Option("--variant", help="variant=weight, repeat per variant (control too).")],
+    goal: Annotated[str, typer.Option("--goal", help="Conversion goal counted (customer_conversions.goal).")],
+    window_days: Annotated[int, typer.Option("--window-days", min=1, help="Days after assignment counted.")] = 30,
+    campaign: Annotated[str, typer.Option("--campaign", help="Campaign / strategy, for comparisons.")] = "",
+    experiment_id: Annotated[str | None, typer.Option("--id", help="Experiment id [default: generated].")] = None,
+    planned_n: Annotated[int | None, typer.Option("--planned-n", min=2, help="Customers planned in all.")] = None,
+    mde: Annotated[float | None, typer.Option("--mde", help="Relative effect it is planned to detect.")] = None,
+    holdout: Annotated[
+        bool, typer.Option("--holdout", help="The control is a holdout (对照组) of a campaign.")
+    ] = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Register an experiment (a journey registers its own split or holdout the same way)."""
+    shares = parse_split(",".join(variant)) or {}
+    spec = ExperimentSpec(
+        name=name,
+        control=control,
+        variants=shares,
+        goal=goal,
+        window_days=window_days,
+        campaign=campaign,
+        kind="holdout" if holdout else "ab",
+        experiment_id=experiment_id,
+        planned_n=planned_n,
+        mde_rel=mde,
+    )
+    with opened(data_dir, config) as container:
+        experiment = container.experiments.create(spec)
+    if as_json:
+        print_json(experiment_document(experiment))
+    else:
+        console.print(f"实验已创建 experiment created: [bold]{experiment.experiment_id}[/]")
+
+
+@app.command("list")
+def list_experiments(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJson = False) -> None:
+    """Every experiment, newest first."""
+    with opened(data_dir, config) as container:
+        found = container.experiments.list()
+    if as_json:
+        print_json([experiment_document(e) for e in found])
+        return
+    table = Table("实验 id", "名称", "活动", "对照组", "变体", "目标", "创建时间")
+    for e in found:
+        variants = ", ".join(v.name for v in e.variants)
+        table.add_row(e.experiment_id, e.name, e.campaign, e.control, variants, e.goal, f"{e.created_at:%Y-%m-%d}")
+    console.print(table)
+
+
+@app.command("import")
+def import_records(
+    experiment_id: ExperimentId,
+    assignments: Annotated[Path | None, typer.Option("--assignments", help="cust_no, variant, assigned_at")] = None,
+    touches: Annotated[
+        Path | None, typer.Option("--touches", help="touch_id, cust_no, channel, stage, touched_at")
+    ] = None,
+    conversions: Annotated[
+        Path | None,
+        typer.Option("--conversions", help="conversion_id, cust_no, goal, converted_at[, revenue, aum, benefit_cost]"),
+    ] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Fill an experiment's assignments, touches and conversions from CSV / Parquet files (idempotent)."""
+    if assignments is None and touches is None and conversions is None:
+        fail("give at least one of --assignments, --touches, --conversions", code=2)
+    with opened(data_dir, config) as container:
+        service = container.experiments
+        service.get(experiment_id)
+        if assignments is not None:
+            console.print(f"分组 assignments: {service.assign(experiment_id, read_table(assignments)):,} new")
+        if touches is not None:
+            console.print(f"触达 touches: {service.record_touches(experiment_id, read_table(touches)):,} new")
+        if conversions is not None:
+            console.print(f"转化 conversions: {service.record_conversions(read_table(conversions)):,} new")
+
+
+@app.command("results")
+def results(
+    experiment_id: ExperimentId,
+    cuped: Cuped = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Lift, intervals, p-values, funnel and ROI of an experiment now (counts as a look)."""
+    with opened(data_dir, config) as container:
+        found = container.experiments.results(experiment_id, cuped=cuped)
+    if as_json:
+        print_json(results_document(found))
+        return
+    print_analysis(found.analysis)
+    table = Table("变体", "目标客户", "已发送", "已送达", "已打开", "已点击", "已转化", "转化率", "人均收入")
+    for row in found.funnel:
+        s = row.stages
+        table.add_row(
+            row.variant,
+            f"{row.targeted:,}",
+            *(f"{s[k]:,}" for k in ("sent", "delivered", "opened", "clicked", "converted")),
+            f"{row.conversion_rate:.2%}",
+            f"{row.revenue_per_customer:,.2f}",
+        )
+    console.print(table)
+
+
+@app.command("compare")
+def compare(
+    experiment_ids: Annotated[list[str], typer.Argument(help="Experiments to compare.")],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
+) -> None:
+    """Strategy comparison: each experiment's lift and ROI, whole and by month of assignment."""
+    with opened(data_dir, config) as container:
+        rows = container.experiments.compare(experiment_ids)
+    if as_json:
+        print_json([period_document(row) for row in rows])
+        return
+    table = Table("实验", "活动", "分期", "变体", "人数", "转化率", "对照", "提升", "p", "增量收入", "ROI")
+    for r in rows:
+        table.add_row(
+            r.experiment_id,
+            r.campaign,
+            r.period,
+            r.variant,
+            f"{r.targeted:,}",
+            f"{r.conversion_rate:.2%}",
+            f"{r.control_rate:.2%}",
+            f"{r.lift_abs:+.2%}",
+            _fmt(r.p_value, ".3g"),
+            f"{r.incremental_revenue:,.0f}",
+            _fmt(r.roi, "+.0%"),
+        )
+    console.print(table)
+
+
+@app.command("report")
+def report(
+    experiment_id: ExperimentId,
+    out: Annotated[Path, typer.Option("--out", help="The HTML page to write (self-contained).")],
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Also write the figures as an xlsx workbook.")] = None,
+    cuped: Cuped = False,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """One-click review report (复盘): an HTML page with charts, and optionally an xlsx export."""
+    with opened(data_dir, config) as container:
+        found = container.experiments.results(experiment_id, cuped=cuped)
+    try:
+        out.write_text(render_html(found), encoding="utf-8")
+        if xlsx is not None:
+            write_workbook(found, xlsx)
+    except OSError as error:
+        fail(f"cannot write the report: {error}", code=1)
+    console.print(f"复盘报告已生成 report written: {out}" + (f", {xlsx}" if xlsx else ""))
