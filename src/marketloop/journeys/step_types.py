@@ -1,0 +1,219 @@
+"""Journey step types that describe themselves: their settings (a typed struct, hence a JSON Schema) and outcomes.
+
+The console's canvas and the API validation read the same description
+(Tracardi's plugin spec is the model): `STEP_TYPES[name].schema()` is the
+settings' JSON Schema, `outcomes(settings)` the named exits a step of that
+type has, and `terminal` / `listener` say how it sits in the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from marketloop.journeys.triggers import EventMatch, PropertyFilter
+
+Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Channel = Literal["sms", "push", "wecom", "wechat", "email", "webhook", "inapp", "rm_task", "call", "best"]
+
+
+class _Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class EntrySettings(_Settings):
+    """How customers enter: a trigger's fires, a segment's members (at publish or on entering), a schedule, the API."""
+
+    source: Literal["trigger", "segment", "schedule", "api"]
+    trigger_id: str | None = None
+    segment_id: str | None = None
+    re_entry: Literal["never", "after_exit", "always"] = "never"
+    re_entry_after: timedelta | None = None  # with after_exit: not again within this time
+
+
+class WaitSettings(_Settings):
+    """Wait a duration, until a local time of day, or for an event with a timeout (exactly one)."""
+
+    duration: timedelta | None = None
+    until: time | None = None
+    timezone: str = "Asia/Shanghai"
+    event: EventMatch | None = None
+    timeout: timedelta | None = None
+
+
+class BranchCondition(_Settings):
+    name: Name
+    where: list[PropertyFilter]
+    on: Literal["profile", "tags", "event"] = "profile"
+
+
+class BranchSettings(_Settings):
+    """The first condition that holds names the outcome; none: `else`."""
+
+    conditions: list[BranchCondition]
+
+
+class Variant(_Settings):
+    name: Name
+    weight: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+
+
+class SplitSettings(_Settings):
+    """Random A/B/n by weight, after setting aside `holdout_percent` % as the holdout (对照组)."""
+
+    variants: list[Variant]
+    holdout_percent: Annotated[float, msgspec.Meta(ge=0, lt=100)] = 0.0
+    seed: str = ""  # the same customer lands in the same variant for the same seed
+
+
+class SendSettings(_Settings):
+    """A touch (触达): a channel (or the learned best one), a template with its variables, a benefit (权益)."""
+
+    channel: Channel
+    template: str
+    variables: dict[str, str] = {}
+    benefit_id: str | None = None
+    fallback: list[Channel] = []  # multi-wave: try these in order when the channel fails or is suppressed
+    purpose: Literal["marketing", "service", "risk"] = "marketing"
+
+
+class GoalSettings(_Settings):
+    """A conversion: when the customer does it (within `within` of entering), the journey ends and is attributed."""
+
+    event: EventMatch
+    within: timedelta | None = None
+
+
+class ExitSettings(_Settings):
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepType:
+    """One kind of step. `listener` steps (goals) watch the whole journey and need no incoming edge."""
+
+    name: str
+    title: str  # 中文 first: the console's language
+    settings: type[_Settings]
+    outcomes: Callable[[Any], list[str]]
+    check: Callable[[Any], list[tuple[str, str]]]  # (pointer below /settings, message)
+    terminal: bool = False
+    listener: bool = False
+
+    def schema(self) -> dict[str, Any]:
+        found: dict[str, Any] = msgspec.json.schema(self.settings)
+        return found
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": self.name,
+            "title": self.title,
+            "settings_schema": self.schema(),
+            "outcomes": "per settings" if self.name in ("branch", "split", "wait") else self.outcomes(None),
+            "terminal": self.terminal,
+            "listener": self.listener,
+        }
+
+
+def _none(_: object) -> list[tuple[str, str]]:
+    return []
+
+
+def _check_entry(settings: EntrySettings) -> list[tuple[str, str]]:
+    needs = {"trigger": ("trigger_id", settings.trigger_id), "segment": ("segment_id", settings.segment_id)}
+    if settings.source in needs and needs[settings.source][1] is None:
+        field = needs[settings.source][0]
+        return [(f"/{field}", f"an entry from a {settings.source} names its {field}")]
+    return []
+
+
+def _check_wait(settings: WaitSettings) -> list[tuple[str, str]]:
+    modes = [settings.duration is not None, settings.until is not None, settings.event is not None]
+    if sum(modes) != 1:
+        return [("", "a wait has exactly one of duration, until and event")]
+    if settings.event is not None and settings.timeout is None:
+        return [("/timeout", "waiting for an event needs a timeout")]
+    if settings.duration is not None and settings.duration <= timedelta(0):
+        return [("/duration", "a wait lasts a positive time")]
+    return []
+
+
+def _wait_outcomes(settings: WaitSettings | None) -> list[str]:
+    return ["event", "timeout"] if settings is not None and settings.event is not None else ["next"]
+
+
+def _unique(names: list[str], what: str) -> list[tuple[str, str]]:
+    seen: set[str] = set()
+    for number, name in enumerate(names):
+        if name in seen or name in ("else", "holdout"):
+            return [(f"/{what}/{number}/name", f"{what} names are unique and not else / holdout: {name!r}")]
+        seen.add(name)
+    return []
+
+
+def _check_branch(settings: BranchSettings) -> list[tuple[str, str]]:
+    if not settings.conditions:
+        return [("/conditions", "a branch has at least one condition")]
+    return _unique([c.name for c in settings.conditions], "conditions")
+
+
+def _check_split(settings: SplitSettings) -> list[tuple[str, str]]:
+    if len(settings.variants) < 1 or (len(settings.variants) < 2 and settings.holdout_percent == 0):
+        return [("/variants", "a split has two variants, or one and a holdout")]
+    return _unique([v.name for v in settings.variants], "variants")
+
+
+def _split_outcomes(settings: SplitSettings) -> list[str]:
+    return [v.name for v in settings.variants] + (["holdout"] if settings.holdout_percent > 0 else [])
+
+
+def _check_send(settings: SendSettings) -> list[tuple[str, str]]:
+    if not settings.template.strip():
+        return [("/template", "a send names its template")]
+    if settings.channel in settings.fallback:
+        return [("/fallback", "the fallback repeats the first channel")]
+    return []
+
+
+STEP_TYPES: dict[str, StepType] = {
+    step.name: step
+    for step in (
+        StepType(
+            name="entry", title="进入 entry", settings=EntrySettings, outcomes=lambda _: ["next"], check=_check_entry
+        ),
+        StepType(name="wait", title="等待 wait", settings=WaitSettings, outcomes=_wait_outcomes, check=_check_wait),
+        StepType(
+            name="branch",
+            title="条件分支 branch",
+            settings=BranchSettings,
+            outcomes=lambda s: [c.name for c in s.conditions] + ["else"],
+            check=_check_branch,
+        ),
+        StepType(
+            name="split", title="随机分流 split", settings=SplitSettings, outcomes=_split_outcomes, check=_check_split
+        ),
+        StepType(
+            name="send",
+            title="触达 send",
+            settings=SendSettings,
+            outcomes=lambda _: ["sent", "suppressed", "failed"],
+            check=_check_send,
+        ),
+        StepType(
+            name="goal",
+            title="目标 goal",
+            settings=GoalSettings,
+            outcomes=lambda _: [],
+            check=_none,
+            terminal=True,
+            listener=True,
+        ),
+        StepType(
+            name="exit", title="退出 exit", settings=ExitSettings, outcomes=lambda _: [], check=_none, terminal=True
+        ),
+    )
+}
