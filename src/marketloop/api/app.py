@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from marketloop import __version__
 from marketloop.api import problem
+from marketloop.api.routers import analytics as analytics_api
 from marketloop.api.routers import auth as auth_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import segments as segment_api
@@ -40,6 +41,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(segment_api.router)
     app.include_router(tag_api.router)
     app.include_router(identity.router)
+    app.include_router(analytics_api.router)
     app.include_router(trigger_api.router)
     app.include_router(auth_api.router)
     app.include_router(users_api.router)

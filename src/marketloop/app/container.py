@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from marketloop.access.service import AccessService
 from marketloop.access.throttle import ThrottleRules
 from marketloop.adapters.clock import SystemClock
+from marketloop.adapters.duckdb_analytics import DuckDBAnalyticsWarehouse
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
 from marketloop.adapters.duckdb_experiments import DuckDBExperimentWarehouse
@@ -35,6 +36,9 @@ from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
 from marketloop.adapters.sql.tags import SqlTagRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
+from marketloop.adapters.webhook_alerts import WebhookAlertSink
+from marketloop.analytics.alerts import AlertService
+from marketloop.analytics.service import AnalyticsService
 from marketloop.app import keys
 from marketloop.app.settings import Settings
 from marketloop.collect.loader import Loader
@@ -239,6 +243,17 @@ class Container:
     @cached_property
     def lookalikes(self) -> LookalikeService:
         return LookalikeService(self.segments, self._segment_monitors, self._monitoring_warehouse, self.clock)
+
+    @cached_property
+    def analytics(self) -> AnalyticsService:
+        """Analyses (M5) over the warehouse, restricted by segments, drilled down through the profiles."""
+        return AnalyticsService(
+            DuckDBAnalyticsWarehouse(self.warehouse.cursor), self.segments, self.profiles, self.clock
+        )
+
+    @cached_property
+    def alerts(self) -> AlertService:
+        return AlertService(self.analytics, WebhookAlertSink(), self.clock)
 
     def start(self) -> None:
         """Start background consumers (the loader, the stream processor)."""

@@ -1,0 +1,28 @@
+"""`AnalyticsWarehouse` on DuckDB: analysis SQL over the events and bank tables of the embedded warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+
+
+class DuckDBAnalyticsWarehouse:
+    """Runs analysis queries on a cursor of the warehouse's DuckDB connection (reads run beside loads)."""
+
+    dialect = "duckdb"
+
+    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
+        self._cursor = cursor
+
+    def rows(self, sql: str) -> list[dict[str, Any]]:
+        found = self._cursor().execute(sql)
+        names = [column[0] for column in found.description or []]
+        return [dict(zip(names, row, strict=True)) for row in found.fetchall()]
+
+    def data_version(self) -> str:
+        # load_seq only grows with loads; the row count also moves when an erasure deletes events.
+        row = self._cursor().execute("SELECT coalesce(max(load_seq), 0), count(*) FROM events").fetchone()
+        loaded, count = row if row else (0, 0)
+        return f"events:{loaded}:{count}"

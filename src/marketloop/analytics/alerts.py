@@ -1,0 +1,198 @@
+"""Metric alerts (指标预警): thresholds and anomalies on a daily metric series, posted to a webhook.
+
+A rule names a daily metric (an `events` analysis spec without a range or
+grouping), the kind of test and the webhook. `detect` is pure: given the
+day's value and the values before it, it says whether and why to alert.
+
+- threshold: the value is above `above` or below `below`;
+- anomaly: the robust z-score `0.6745 · (x − median) / MAD` of the value
+  against its baseline exceeds `z` in absolute value. The baseline is the
+  same weekday of the previous `baseline_weeks` weeks when `seasonal`
+  (weekly seasonality: Mondays against Mondays), else the previous
+  `baseline_weeks · 7` days. With a MAD of 0 any change from the median is
+  an anomaly. Fewer than `MIN_BASELINE` baseline points: no verdict.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from marketloop.analytics.parse import spec_error
+from marketloop.analytics.service import AnalyticsService
+from marketloop.ports.analytics import AlertDelivery, AlertMessage, AlertSink
+from marketloop.ports.clock import Clock
+
+MIN_BASELINE = 3
+CONSISTENCY = 0.6745  # makes the MAD of a normal sample comparable to its standard deviation
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertRule:
+    name: str
+    metric: Mapping[str, Any]  # an `events` spec without "range" (its interval is forced to day)
+    kind: Literal["threshold", "anomaly"]
+    webhook: str
+    above: float | None = None
+    below: float | None = None
+    z: float = 3.5
+    baseline_weeks: int = 4
+    seasonal: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    alert: bool
+    reason: str
+    baseline: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertCheck:
+    rule: str
+    day: date
+    value: float
+    verdict: Verdict
+    delivery: AlertDelivery | None  # None when nothing was sent
+
+
+def detect(rule: AlertRule, value: float, history: Sequence[float]) -> Verdict:
+    """Whether `value` (of the checked day) alerts; `history` is the days before it, oldest first."""
+    if rule.kind == "threshold":
+        if rule.above is not None and value > rule.above:
+            return Verdict(alert=True, reason=f"{value:g} is above the threshold {rule.above:g}")
+        if rule.below is not None and value < rule.below:
+            return Verdict(alert=True, reason=f"{value:g} is below the threshold {rule.below:g}")
+        return Verdict(alert=False, reason="within the thresholds")
+    baseline = baseline_of(rule, history)
+    if len(baseline) < MIN_BASELINE:
+        return Verdict(alert=False, reason=f"only {len(baseline)} baseline days; need {MIN_BASELINE}")
+    middle = statistics.median(baseline)
+    spread = statistics.median(abs(v - middle) for v in baseline)
+    if spread == 0:
+        score = 0.0 if value == middle else float("inf") if value > middle else float("-inf")
+    else:
+        score = CONSISTENCY * (value - middle) / spread
+    shown = f"robust z-score {score:.2f} against the median {middle:g} of {len(baseline)} baseline days"
+    return Verdict(alert=abs(score) > rule.z, reason=shown, baseline=middle)
+
+
+def baseline_of(rule: AlertRule, history: Sequence[float]) -> list[float]:
+    """The baseline values: the same weekday of each previous week, or every previous day."""
+    days = rule.baseline_weeks * 7
+    recent = list(history[-days:])
+    if not rule.seasonal:
+        return recent
+    return [recent[i] for i in range(len(recent) - 7, -1, -7)]
+
+
+_RULE_KEYS = ("name", "metric", "kind", "webhook", "above", "below", "z", "baseline_weeks", "seasonal")
+
+
+def read_rule(doc: Any) -> AlertRule:
+    """An alert rule from its JSON form; raises `SpecError` pointing at the bad spot."""
+    if not isinstance(doc, Mapping):
+        raise spec_error("", "an alert rule is a JSON object")
+    for key in doc:
+        if key not in _RULE_KEYS:
+            raise spec_error(f"/{key}", f"unknown key {key!r}; allowed: {', '.join(_RULE_KEYS)}")
+    _check_names(doc)
+    _check_metric(doc.get("metric"))
+    kind = doc.get("kind")
+    if kind not in ("threshold", "anomaly"):
+        raise spec_error("/kind", f"kind is threshold or anomaly, not {kind!r}")
+    numbers = _numbers(doc)
+    if kind == "threshold" and "above" not in numbers and "below" not in numbers:
+        raise spec_error("", "a threshold rule needs above, below or both")
+    weeks = doc.get("baseline_weeks", 4)
+    if isinstance(weeks, bool) or not isinstance(weeks, int) or not 1 <= weeks <= 52:
+        raise spec_error("/baseline_weeks", "baseline_weeks is a whole number from 1 to 52")
+    return AlertRule(
+        name=doc["name"],
+        metric=dict(doc["metric"]),
+        kind=kind,
+        webhook=doc["webhook"],
+        above=_float(numbers.get("above")),
+        below=_float(numbers.get("below")),
+        z=float(numbers.get("z", 3.5)),
+        baseline_weeks=weeks,
+        seasonal=bool(doc.get("seasonal", True)),
+    )
+
+
+def _check_names(doc: Mapping[str, Any]) -> None:
+    for key in ("name", "webhook"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise spec_error(f"/{key}", f"missing {key!r}")
+    if not str(doc["webhook"]).startswith(("http://", "https://")):
+        raise spec_error("/webhook", "the webhook is an http(s) URL")
+
+
+def _check_metric(metric: Any) -> None:
+    if not isinstance(metric, Mapping) or metric.get("model") != "events" or "range" in metric:
+        raise spec_error("/metric", 'the metric is an "events" analysis spec without "range" (it is checked daily)')
+    if metric.get("group_by") is not None:
+        raise spec_error("/metric/group_by", "an alert's metric is one series: no group_by")
+
+
+def _numbers(doc: Mapping[str, Any]) -> dict[str, float]:
+    numbers = {key: doc[key] for key in ("above", "below", "z") if key in doc}
+    for key, number in numbers.items():
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise spec_error(f"/{key}", f"expected a number, found {number!r}")
+    return numbers
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class AlertService:
+    """Checks rules against the daily metric series and delivers alerts to their webhooks."""
+
+    def __init__(self, analytics: AnalyticsService, sink: AlertSink, clock: Clock) -> None:
+        self._analytics = analytics
+        self._sink = sink
+        self._clock = clock
+
+    def series(self, rule: AlertRule, day: date) -> tuple[float, list[float]]:
+        """The metric on `day` and on each of the `baseline_weeks · 7` days before it (missing days are 0)."""
+        zone = str(rule.metric.get("timezone", "UTC"))
+        first = day - timedelta(days=rule.baseline_weeks * 7)
+        doc = dict(rule.metric) | {
+            "interval": "day",
+            "range": {"from": _midnight(first, zone), "to": _midnight(day + timedelta(days=1), zone)},
+        }
+        found = self._analytics.query(doc).result["series"]
+        values = {entry["bucket"]: float(entry["value"] or 0) for entry in found}
+        days = [first + timedelta(days=i) for i in range((day - first).days + 1)]
+        ordered = [values.get(d.isoformat(), 0.0) for d in days]
+        return ordered[-1], ordered[:-1]
+
+    def check(self, rule: AlertRule, *, day: date | None = None) -> AlertCheck:
+        """Test `rule` on `day` (default: yesterday, the last complete day) and post an alert when it fires."""
+        checked = day or (self._clock.now().astimezone(UTC).date() - timedelta(days=1))
+        value, history = self.series(rule, checked)
+        verdict = detect(rule, value, history)
+        delivery = None
+        if verdict.alert:
+            message = AlertMessage(
+                rule=rule.name,
+                metric=str(rule.metric.get("event")),
+                day=checked,
+                value=value,
+                reason=verdict.reason,
+                kind=rule.kind,
+                baseline=verdict.baseline,
+                checked_at=self._clock.now(),
+            )
+            delivery = self._sink.deliver(rule.webhook, message)
+        return AlertCheck(rule=rule.name, day=checked, value=value, verdict=verdict, delivery=delivery)
+
+
+def _midnight(day: date, zone: str) -> str:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(zone)).isoformat()

@@ -1,0 +1,50 @@
+WITH scanned AS (
+  SELECT user_id, "timestamp", "event", properties, message_id
+  FROM events
+  WHERE "timestamp" >= toDateTime64('2026-11-02 00:00:00.000000', 6, 'UTC')
+    AND "timestamp" < toDateTime64('2026-11-10 00:00:00.000000', 6, 'UTC')
+    AND user_id IS NOT NULL
+    AND "event" IN ('buy_wealth', 'use_yield_calculator', 'view_wealth')
+),
+s1 AS (
+  SELECT user_id AS cust_no, "timestamp" AS ts, JSONExtract(properties, 'channel', 'Nullable(String)') AS g FROM scanned WHERE "event" = 'view_wealth' AND "timestamp" < toDateTime64('2026-11-09 00:00:00.000000', 6, 'UTC')
+),
+s2 AS (
+  SELECT user_id AS cust_no, "timestamp" AS ts FROM scanned WHERE "event" = 'use_yield_calculator'
+),
+s3 AS (
+  SELECT user_id AS cust_no, "timestamp" AS ts FROM scanned WHERE "event" = 'buy_wealth' AND toFloat64OrNull(JSONExtract(properties, 'amount', 'Nullable(String)')) > 0
+),
+c1 AS (
+  SELECT cust_no, ts AS t0, ts AS t1 FROM s1
+),
+c2 AS (
+  SELECT c.cust_no, c.t0, min(e.ts) AS t2
+  FROM c1 AS c
+  JOIN s2 AS e ON e.cust_no = c.cust_no
+  WHERE e.ts > c.t1 AND e.ts <= c.t0 + INTERVAL 86400 SECOND
+  GROUP BY c.cust_no, c.t0
+),
+c3 AS (
+  SELECT c.cust_no, c.t0, min(e.ts) AS t3
+  FROM c2 AS c
+  JOIN s3 AS e ON e.cust_no = c.cust_no
+  WHERE e.ts > c.t2 AND e.ts <= c.t0 + INTERVAL 86400 SECOND
+  GROUP BY c.cust_no, c.t0
+),
+reached AS (
+  SELECT cust_no, 1 AS step, min((toUnixTimestamp64Micro(t1) / 1000000) - (toUnixTimestamp64Micro(t0) / 1000000)) AS secs FROM c1 GROUP BY cust_no
+  UNION ALL SELECT cust_no, 2 AS step, min((toUnixTimestamp64Micro(t2) / 1000000) - (toUnixTimestamp64Micro(t0) / 1000000)) AS secs FROM c2 GROUP BY cust_no
+  UNION ALL SELECT cust_no, 3 AS step, min((toUnixTimestamp64Micro(t3) / 1000000) - (toUnixTimestamp64Micro(t0) / 1000000)) AS secs FROM c3 GROUP BY cust_no
+),
+firsts AS (
+  SELECT s.cust_no, argMin(s.g, s.ts) AS grp FROM s1 AS s GROUP BY s.cust_no
+),
+facts AS (
+  SELECT r.cust_no, f.grp, r.step, r.secs FROM reached AS r JOIN firsts AS f ON f.cust_no = r.cust_no
+)
+SELECT grp, step, count(*) AS customers, quantileExactInclusive(0.5)(secs) AS median_seconds
+FROM facts
+GROUP BY grp, step
+ORDER BY grp, step
+SETTINGS join_use_nulls = 1

@@ -1,0 +1,31 @@
+WITH scanned AS (
+  SELECT user_id, "timestamp", "event", properties, message_id
+  FROM events
+  WHERE "timestamp" >= toDateTime64('2026-11-02 00:00:00.000000', 6, 'UTC')
+    AND "timestamp" < toDateTime64('2026-11-17 00:00:00.000000', 6, 'UTC')
+    AND user_id IS NOT NULL
+    AND "event" IN ('login', 'view_wealth')
+),
+firsts AS (
+  SELECT user_id AS cust_no, min("timestamp") AS t0 FROM scanned
+  WHERE "event" = 'view_wealth' AND "timestamp" < toDateTime64('2026-11-09 00:00:00.000000', 6, 'UTC')
+  GROUP BY user_id
+),
+cohorts AS (
+  SELECT cust_no, t0, formatDateTime(toStartOfDay(toTimeZone(t0, 'UTC')), '%Y-%m-%d') AS cohort FROM firsts
+),
+returns AS (
+  SELECT DISTINCT c.cust_no, c.cohort, dateDiff('day', toDate32(c.t0, 'UTC'), toDate32(b.ts, 'UTC')) AS period
+  FROM cohorts AS c
+  JOIN (SELECT user_id AS cust_no, "timestamp" AS ts FROM scanned WHERE "event" = 'login') AS b ON b.cust_no = c.cust_no
+  WHERE b.ts >= c.t0 AND dateDiff('day', toDate32(c.t0, 'UTC'), toDate32(b.ts, 'UTC')) <= 7
+),
+facts AS (
+  SELECT cust_no, cohort, -1 AS period FROM cohorts
+  UNION ALL SELECT cust_no, cohort, period FROM returns
+)
+SELECT cohort, period, count(*) AS customers
+FROM facts
+GROUP BY cohort, period
+ORDER BY cohort, period
+SETTINGS join_use_nulls = 1

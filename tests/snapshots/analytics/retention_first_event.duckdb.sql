@@ -1,0 +1,30 @@
+WITH scanned AS (
+  SELECT user_id, "timestamp", "event", properties, message_id
+  FROM events
+  WHERE "timestamp" >= TIMESTAMPTZ '2026-11-02 00:00:00+00:00'
+    AND "timestamp" < TIMESTAMPTZ '2026-11-17 00:00:00+00:00'
+    AND user_id IS NOT NULL
+    AND "event" IN ('login', 'view_wealth')
+),
+firsts AS (
+  SELECT user_id AS cust_no, min("timestamp") AS t0 FROM scanned
+  WHERE "event" = 'view_wealth' AND "timestamp" < TIMESTAMPTZ '2026-11-09 00:00:00+00:00'
+  GROUP BY user_id
+),
+cohorts AS (
+  SELECT cust_no, t0, strftime(date_trunc('day', timezone('UTC', t0)), '%Y-%m-%d') AS cohort FROM firsts
+),
+returns AS (
+  SELECT DISTINCT c.cust_no, c.cohort, date_diff('day', CAST(timezone('UTC', c.t0) AS DATE), CAST(timezone('UTC', b.ts) AS DATE)) AS period
+  FROM cohorts AS c
+  JOIN (SELECT user_id AS cust_no, "timestamp" AS ts FROM scanned WHERE "event" = 'login') AS b ON b.cust_no = c.cust_no
+  WHERE b.ts >= c.t0 AND date_diff('day', CAST(timezone('UTC', c.t0) AS DATE), CAST(timezone('UTC', b.ts) AS DATE)) <= 7
+),
+facts AS (
+  SELECT cust_no, cohort, -1 AS period FROM cohorts
+  UNION ALL SELECT cust_no, cohort, period FROM returns
+)
+SELECT cohort, period, count(*) AS customers
+FROM facts
+GROUP BY cohort, period
+ORDER BY cohort, period
