@@ -13,6 +13,7 @@ from marketloop.api import problem
 from marketloop.api.routers import analytics as analytics_api
 from marketloop.api.routers import auth as auth_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
+from marketloop.api.routers import experiments as experiment_api
 from marketloop.api.routers import segments as segment_api
 from marketloop.api.routers import tags as tag_api
 from marketloop.api.routers import triggers as trigger_api
@@ -45,6 +46,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(trigger_api.router)
     app.include_router(auth_api.router)
     app.include_router(users_api.router)
+    app.include_router(experiment_api.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> Response:
