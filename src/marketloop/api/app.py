@@ -12,6 +12,7 @@ from marketloop import __version__
 from marketloop.api import problem
 from marketloop.api.routers import analytics as analytics_api
 from marketloop.api.routers import auth as auth_api
+from marketloop.api.routers import channels as channel_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import experiments as experiment_api
 from marketloop.api.routers import segments as segment_api
@@ -45,6 +46,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(analytics_api.router)
     app.include_router(trigger_api.router)
     app.include_router(auth_api.router)
+    app.include_router(channel_api.router)
     app.include_router(users_api.router)
     app.include_router(experiment_api.router)
 

@@ -23,11 +23,11 @@ from marketloop.adapters.channels.webhook import WebhookChannel
 from marketloop.adapters.channels.wechat import WeChatTemplateChannel
 from marketloop.adapters.channels.wecom import WeComChannel
 from marketloop.adapters.clock import SystemClock
+from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.channel_tables import ensure_channel_tables
 from marketloop.adapters.sql.contact_policy import SqlContactHistory, SqlSuppressionLists
 from marketloop.adapters.sql.deliveries import SqlDeliveryLedger
 from marketloop.adapters.sql.engine import create_engine, upgrade
-from marketloop.app.governance import audit_log, compliance_rules, consent_service
 from marketloop.app.settings import Settings
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
@@ -80,7 +80,7 @@ def open_channels_alone(settings: Settings, *, transport: Transport | None = Non
     try:
         upgrade(engine)
         clock = SystemClock()
-        opened = open_channels(settings, engine, clock, audit_log(engine, clock), transport=transport)
+        opened = open_channels(settings, engine, clock, AuditLog(SqlAuditStore(engine), clock), transport=transport)
     except BaseException:
         engine.dispose()
         raise
@@ -126,6 +126,9 @@ def open_channels(
     transport: Transport | None = None,
 ) -> Channels:
     """Every configured channel and the services; `transport(name)` lets tests put a fake under a channel."""
+    # governance imports the container, which opens channels: imported here, not at module level, to avoid the cycle
+    from marketloop.app.governance import compliance_rules, consent_service
+
     ensure_channel_tables(engine)
     clients: list[httpx.Client] = []
 

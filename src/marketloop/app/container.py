@@ -40,6 +40,7 @@ from marketloop.adapters.webhook_alerts import WebhookAlertSink
 from marketloop.analytics.alerts import AlertService
 from marketloop.analytics.service import AnalyticsService
 from marketloop.app import keys
+from marketloop.app.channels import Channels, open_channels
 from marketloop.app.settings import Settings
 from marketloop.collect.loader import Loader
 from marketloop.collect.service import CollectService, PlanCheck
@@ -214,6 +215,11 @@ class Container:
         )
 
     @cached_property
+    def channels(self) -> Channels:
+        """Channels and contact policy (触达渠道与触达策略) on the operational store."""
+        return open_channels(self.settings, self.engine, self.clock, self.audit)
+
+    @cached_property
     def experiments(self) -> ExperimentService:
         """Experiments (实验) and campaign effect: definitions in the operational store, outcomes in the warehouse."""
         return ExperimentService(
@@ -265,6 +271,7 @@ class Container:
         await self.log.close()
         self.loader.stop()
         self.processor.stop()
+        self._close_channels()
         self.warehouse.close()
         self.engine.dispose()
 
@@ -272,8 +279,13 @@ class Container:
         """Release every store without a running event loop (CLI commands)."""
         self.loader.drain()
         self.log.close_sync()
+        self._close_channels()
         self.warehouse.close()
         self.engine.dispose()
+
+    def _close_channels(self) -> None:
+        if "channels" in self.__dict__:  # opened (cached_property)
+            self.channels.close()
 
 
 def _link_imported(identity: IdentityService) -> CustomersHook:

@@ -15,7 +15,9 @@ from starlette.types import ASGIApp
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.cli import analytics as analytics_commands
+from marketloop.cli import channels as channel_commands
 from marketloop.cli import customers, events, experiments, identity, imports, simulate, sources, tracking
+from marketloop.cli import policy as policy_commands
 from marketloop.cli import segments as segment_commands
 from marketloop.cli import tags as tag_commands
 from marketloop.cli import triggers as trigger_commands
@@ -39,6 +41,8 @@ app.add_typer(segment_commands.app, name="segments")
 app.add_typer(tag_commands.app, name="tags")
 app.add_typer(trigger_commands.app, name="triggers")
 app.add_typer(identity.app, name="identity")
+app.add_typer(channel_commands.app, name="channels")
+app.add_typer(policy_commands.app, name="policy")
 app.add_typer(analytics_commands.app, name="analytics")
 app.add_typer(experiments.app, name="experiment")
 app.command("import")(imports.import_file)

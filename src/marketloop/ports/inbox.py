@@ -60,6 +60,10 @@ class RmTaskStore(Protocol):
         """Tasks, newest first, narrowed by RM and status."""
         ...
 
+    def task(self, task_id: str) -> RmTask | None:
+        """One task, or None."""
+        ...
+
     def close(self, task_id: str, outcome: str, at: datetime) -> RmTask | None:
         """Close an open task with its outcome (idempotent for a closed task); None when unknown."""
         ...

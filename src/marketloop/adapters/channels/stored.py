@@ -149,6 +149,11 @@ class RmTaskChannel:
         with self._engine.connect() as connection:
             return [_task(row) for row in connection.execute(query).mappings()]
 
+    def task(self, task_id: str) -> RmTask | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(rm_tasks.select().where(rm_tasks.c.id == task_id)).mappings().first()
+        return _task(row) if row is not None else None
+
     def close(self, task_id: str, outcome: str, at: datetime) -> RmTask | None:
         t = rm_tasks.c
         with self._engine.begin() as connection:

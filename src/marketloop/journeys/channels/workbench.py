@@ -50,6 +50,12 @@ class RmTaskService:
     ) -> list[RmTask]:
         return self._store.tasks(relationship_manager=relationship_manager, status=status, limit=_limit(limit))
 
+    def task(self, task_id: str) -> RmTask:
+        found = self._store.task(task_id)
+        if found is None:
+            raise MarketloopError(kind=ErrorKind.NOT_FOUND, code="rm-task.unknown", title="No such RM task")
+        return found
+
     def close(self, task_id: str, outcome: str) -> RmTask:
         if not outcome.strip():
             raise MarketloopError(

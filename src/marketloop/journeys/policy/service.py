@@ -140,12 +140,11 @@ class ContactPolicyService:
         since = history_since(self.policy, request.at, request.timezone)
         past = [r for r in reversed(self._history.history(request.customer, limit=10_000)) if r.effective_at >= since]
         update = decide(self.policy, request, gates, past)
-        timing = Check(
-            name="timing",
-            passed=update.record.outcome is not Outcome.SUPPRESS or bool(gates.blocked_code),
-            detail=update.record.reason if not gates.blocked_code else "not reached",
-        )
-        return Explanation(decision=update.record, checks=(*checks, timing), compliance=report)
+        if not gates.blocked_code:  # timing (quiet hours, caps) is reached only when no gate blocks
+            checks.append(
+                Check(name="timing", passed=update.record.outcome is not Outcome.SUPPRESS, detail=update.record.reason)
+            )
+        return Explanation(decision=update.record, checks=tuple(checks), compliance=report)
 
     def check_text(self, text: str, channel: Channel) -> ComplianceReport:
         """Content compliance alone, as for a marketing touch on `channel` (test sends)."""
