@@ -11,10 +11,16 @@ revenue per customer `lift · revenue_per_conversion`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
+
+from marketloop.simulate.network import build_network
+from marketloop.simulate.population import generate
+from marketloop.simulate.streams import Window
+from marketloop.simulate.truth import ResponseModel
+from marketloop.simulate.truth import latent as latent_traits
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,3 +137,79 @@ def _conversions(
 
 def _times(values: np.typing.NDArray[np.object_]) -> pl.Series:
     return pl.Series(values.tolist(), dtype=pl.Datetime("us", "UTC"))
+
+
+def simulate_bank_holdout(
+    seed: int,
+    customers: int,
+    *,
+    channel: str = "call",
+    holdout_share: float = 0.2,
+    revenue_per_conversion: float = 300.0,
+    goal: str = "wealth_purchase",
+    start: datetime = datetime(2026, 3, 2, tzinfo=UTC),
+) -> SimulatedCampaign:
+    """A holdout experiment on the simulator's bank, driven by its ground-truth response model.
+
+    The simulator's population and latent traits (marketloop.simulate) decide
+    who opens a touch on `channel` sent at their best contact hour
+    (`ResponseModel.p_open`) and who buys within the response window
+    (`ResponseModel.p_convert`). The true effect is what the model implies:
+    the mean over all customers of p_open · (p_convert(opened) − p_convert(untouched)),
+    i.e. the expected intent-to-treat difference in conversion rate.
+    """
+    population, latent = _bank(seed, customers)
+    model = ResponseModel()
+    rng = np.random.default_rng([seed, 5])
+    holdout = rng.random(customers) < holdout_share
+    p_open = model.p_open(latent, channel, latent["best_contact_hour"].to_numpy())
+    opened = ~holdout & (rng.random(customers) < p_open)
+    converted = rng.random(customers) < model.p_convert(latent, opened)
+    effect = p_open * (model.p_convert(latent, np.ones(customers, dtype=bool)) - model.p_convert(latent, False))
+    cust_no = population["cust_no"].to_numpy().astype(str)
+    at = np.array([start] * customers, dtype=object)
+    assignments = pl.DataFrame(
+        {"cust_no": cust_no, "variant": np.where(holdout, "holdout", channel), "assigned_at": _times(at)}
+    )
+    treated = ~holdout
+    stages = [("sent", treated), ("delivered", treated), ("opened", opened)]
+    touches = pl.concat(
+        [
+            pl.DataFrame(
+                {
+                    "touch_id": [f"T{c}" for c in cust_no[mask]],
+                    "cust_no": cust_no[mask],
+                    "channel": [channel] * int(mask.sum()),
+                    "stage": [stage] * int(mask.sum()),
+                    "touched_at": _times(at[mask]),
+                }
+            )
+            for stage, mask in stages
+        ]
+    )
+    hours = rng.uniform(1, model.convert_window_days * 24 - 1, int(converted.sum()))
+    conversions = pl.DataFrame(
+        {
+            "conversion_id": [f"v{i}" for i in range(int(converted.sum()))],
+            "cust_no": cust_no[converted],
+            "goal": [goal] * int(converted.sum()),
+            "converted_at": _times(np.array([start + timedelta(hours=float(h)) for h in hours], dtype=object)),
+            "revenue": np.full(int(converted.sum()), revenue_per_conversion),
+            "aum": np.zeros(int(converted.sum())),
+            "benefit_cost": np.zeros(int(converted.sum())),
+        }
+    )
+    true_lift = float(effect.mean())
+    return SimulatedCampaign(
+        assignments=assignments,
+        touches=touches,
+        conversions=conversions,
+        true_rate_lift=true_lift,
+        true_revenue_lift=true_lift * revenue_per_conversion,
+    )
+
+
+def _bank(seed: int, customers: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    window = Window(end=date(2026, 3, 1), days=90)
+    population = generate(seed, customers, window, build_network(seed, customers))
+    return population, latent_traits(seed, population, window)
