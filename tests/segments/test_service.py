@@ -20,7 +20,7 @@ from marketloop.segments.catalog import DEFAULT_CATALOG
 from marketloop.segments.evaluate import evaluate
 from marketloop.segments.parse import parse_definition
 from marketloop.segments.resolve import resolve
-from marketloop.testing.access import grant
+from marketloop.testing.access import approved, grant
 from marketloop.testing.cli import run_cli
 from marketloop.testing.segments import AS_OF, PROFILE_COLUMNS, SmallBank, ddl, facts, inserts, random_bank, tables
 
@@ -160,7 +160,9 @@ def test_api_counts_saves_materialises_and_exports(client: TestClient, bank: Sma
     assert [s["segment_id"] for s in client.get("/v1/segments").json()] == [segment_id]
     snapshot = client.post(f"/v1/segments/{segment_id}/materialise", json={"as_of": AS_OF.isoformat()})
     assert snapshot.json()["customers"] == len(expected(bank, {"did": "login", "within": "30d"}))
-    exported = client.get(f"/v1/segments/{segment_id}/export", params={"format": "csv"})
+    access = client.app.state.container.access
+    approval = approved(access, client.headers, "segment.export", f"segment:{segment_id}")
+    exported = client.get(f"/v1/segments/{segment_id}/export", params={"format": "csv", "approval": approval})
     assert exported.headers["content-type"].startswith("text/csv")
     watermark, header, *rows = exported.text.splitlines()
     assert watermark.startswith("# marketloop_exported_by=user:test-admin-")

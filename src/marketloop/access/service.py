@@ -5,7 +5,7 @@ expiry), console sessions (opaque id in a cookie, stored hashed, with a CSRF
 token, expiring), logins with throttling, and turning a credential into a
 `Principal` (permissions from the user's roles, data scope from their branch
 or RM id). Users and roles are managed by `UserDirectory` and `RoleBook`,
-reachable as `.users` and `.roles`.
+reachable as `.users` and `.roles`; maker-checker requests by `.approvals`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
+from marketloop.access.approvals import ApprovalService
 from marketloop.access.principal import Principal, Via
 from marketloop.access.roles import RoleBook
 from marketloop.access.secrets import TOKEN_PREFIX, new_secret, secret_hash, verify_password
@@ -21,7 +22,7 @@ from marketloop.access.throttle import LoginThrottle, ThrottleRules
 from marketloop.access.users import UserDirectory, scope_of
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.scope import Scope
-from marketloop.ports.access import AccessStore, ApiToken, BranchDirectory, Session, User
+from marketloop.ports.access import AccessStore, ApiToken, ApprovalStore, BranchDirectory, Session, User
 from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
 
@@ -57,6 +58,7 @@ class AccessService:
         branches: BranchDirectory | None = None,
         session_ttl: timedelta = timedelta(hours=8),
         throttle: ThrottleRules = DEFAULT_THROTTLE,
+        approvals: ApprovalStore | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -66,6 +68,14 @@ class AccessService:
         self.roles = RoleBook(store, audit)
         self.users = UserDirectory(store, self.roles, clock, audit)
         self.throttle = LoginThrottle(clock, throttle)
+        self._approvals = ApprovalService(approvals, clock, audit) if approvals and audit else None
+
+    @property
+    def approvals(self) -> ApprovalService:
+        """Maker-checker requests (wired with an approval store and an audit log)."""
+        if self._approvals is None:
+            raise RuntimeError("AccessService was built without an approval store and audit log")
+        return self._approvals
 
     # -- tokens ----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from marketloop import __version__
 from marketloop.api import problem
 from marketloop.api.routers import analytics as analytics_api
+from marketloop.api.routers import approvals as approvals_api
 from marketloop.api.routers import auth as auth_api
 from marketloop.api.routers import channels as channel_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
@@ -48,6 +49,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(auth_api.router)
     app.include_router(channel_api.router)
     app.include_router(users_api.router)
+    app.include_router(approvals_api.router)
     app.include_router(experiment_api.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")

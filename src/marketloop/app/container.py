@@ -27,6 +27,7 @@ from marketloop.adapters.duckdb_tags import DuckDBTagWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.access import SqlAccessStore
+from marketloop.adapters.sql.approvals import SqlApprovalStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.experiments import SqlExperimentRepository
@@ -107,6 +108,7 @@ def access_service(
         branches=branches,
         session_ttl=timedelta(hours=rules.session_hours),
         throttle=throttle,
+        approvals=SqlApprovalStore(engine),
     )
 
 

@@ -171,15 +171,31 @@ def materialise(
 def export(
     segment_id: SegmentId,
     output: Annotated[Path, typer.Option("--output", "-o", help="The file to write.")],
+    approval: Annotated[str, typer.Option("--approval", help="An approved segment.export request (apr_…).")],
+    user: Annotated[str, typer.Option("--as", help="The user who asked for the approval (its maker).")],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Write the newest snapshot's cust_nos to a CSV or Parquet file (materialising one when there is none)."""
+    """Write the newest snapshot's cust_nos to a CSV or Parquet file (materialising one when there is none).
+
+    Exporting a customer list needs an approved request (maker-checker): the maker asks with
+    POST /v1/approvals, a checker approves (`marketloop approvals approve`), then this spends it.
+    The file holds only the customers in the maker's data scope and is watermarked with their name.
+    """
     if fmt not in ("csv", "parquet"):
         raise MarketloopError(kind=ErrorKind.INVALID, code="cli.invalid-format", title="--format is csv or parquet")
     with opened(data_dir, config) as container:
+        maker = container.access.principal_of(container.access.users.get(user))
+        container.segments.get(segment_id)
+        target = f"segment:{segment_id}"
+        container.access.approvals.use(approval, action="segment.export", target=target, user=maker)
         result = container.segments.export(
-            segment_id, output, "csv" if fmt == "csv" else "parquet", audit=container.audit
+            segment_id,
+            output,
+            "csv" if fmt == "csv" else "parquet",
+            audit=container.audit,
+            user=maker.actor,
+            scope=maker.scope,
         )
     console.print(f"{result.rows} customers written to {result.path}", markup=False, highlight=False)

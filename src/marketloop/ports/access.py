@@ -138,3 +138,46 @@ class BranchDirectory(Protocol):
     def owner(self, cust_no: str) -> tuple[str | None, str | None] | None:
         """(branch_id, rm_id) of the customer, or None when there is no such customer."""
         ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Approval:
+    """A maker's request to do something that needs a second person (maker-checker, 双人复核)."""
+
+    id: str
+    action: str  # what is asked, e.g. "segment.export", "journey.publish", "tag.delete"
+    target: str  # what it is done to, e.g. "segment:seg_ab12"
+    details: dict[str, object]
+    reason: str
+    requested_by: str  # username of the maker
+    requested_at: datetime
+    status: str  # pending, approved, rejected, used
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class ApprovalStore(Protocol):
+    """Durable store of approval requests. Decisions and uses are compare-and-set, so each happens once."""
+
+    def add(self, approval: Approval) -> None:
+        """Store a new request."""
+        ...
+
+    def get(self, approval_id: str) -> Approval | None:
+        """The request with this id, or None."""
+        ...
+
+    def search(self, *, status: str | None, requested_by: str | None, limit: int) -> list[Approval]:
+        """Requests newest first, narrowed by status and maker when given."""
+        ...
+
+    def decide(self, approval_id: str, *, status: str, by: str, at: datetime, note: str) -> bool:
+        """Set the decision if the request is still pending; False when it was not (decided meanwhile)."""
+        ...
+
+    def use(self, approval_id: str, at: datetime) -> bool:
+        """Mark an approved, unused request used; False when it was not approved or already used."""
+        ...

@@ -55,3 +55,14 @@ def grant(
     access.users.create(name, roles=list(roles), password=None, branch_code=branch_code, rm_id=rm_id)
     _, secret = access.create_token(name, "test")
     return {"Authorization": f"Bearer {secret}"}
+
+
+def approved(access: AccessService, maker: Mapping[str, str], action: str, target: str) -> str:
+    """An approved maker-checker request: asked by the holder of `maker` (headers from `grant`), approved by a
+    new approver; returns its id, e.g. for `GET /v1/segments/{id}/export?approval=…`."""
+    principal = access.authenticate_token(maker["Authorization"].removeprefix("Bearer "))
+    asked = access.approvals.request(action, target, maker=principal, reason="test")
+    checker = f"test-approver-{next(_counter)}"
+    access.users.create(checker, roles=["approver"], password=None)
+    access.approvals.decide(asked.id, checker=access.principal_of(access.users.get(checker)), approve=True)
+    return asked.id

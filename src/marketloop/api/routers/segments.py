@@ -125,6 +125,8 @@ def materialise_segment(segment_id: str, segments: Segments, body: MaterialiseRe
 @router.get(
     "/{segment_id}/export",
     summary="The newest snapshot's cust_nos as CSV or Parquet, within your data scope, watermarked",
+    description="Needs an approved `segment.export` request for `segment:{segment_id}` (maker-checker), "
+    "passed as `approval`; each approval exports once.",
 )
 def export_segment(
     segment_id: str,
@@ -132,7 +134,11 @@ def export_segment(
     user: Annotated[Principal, require("segments:export")],
     request: Request,
     format: Annotated[Literal["csv", "parquet"], Query()] = "csv",
+    approval: Annotated[str | None, Query(description="An approved segment.export request of yours")] = None,
 ) -> FileResponse:
+    target = f"segment:{segment_id}"
+    segments.get(segment_id)  # an unknown segment is a 404 before the approval is spent
+    container(request).access.approvals.use(approval, action="segment.export", target=target, user=user)
     folder = Path(tempfile.mkdtemp(prefix="marketloop-export-"))
     path = folder / f"{segment_id}.{format}"
     try:
