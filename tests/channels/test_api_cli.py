@@ -17,6 +17,7 @@ from marketloop.app.container import Container
 from marketloop.app.settings import Settings
 from marketloop.core.consent import Purpose
 from marketloop.journeys.channels.sending import Message, SendRequest, SendStatus
+from marketloop.ports.eventlog import START
 from marketloop.testing.access import grant
 from marketloop.testing.cli import run_cli
 from marketloop.testing.gateways import FakeSmsGateway
@@ -80,7 +81,9 @@ def test_a_test_send_goes_through_the_gateway_and_bad_content_is_a_problem(
     assert retrying.json()["status"] == "retrying"
 
 
-def test_receipts_are_applied_and_a_bad_callback_is_a_problem(client: TestClient, gateway: FakeSmsGateway) -> None:
+def test_receipts_are_applied_published_as_events_and_a_bad_callback_is_a_problem(
+    client: TestClient, container: Container
+) -> None:
     sent = client.post("/v1/channels/sms/test", json={"to": "13900001234", "text": "回执测试"}).json()
     report = client.post(
         "/v1/channels/sms/receipts",
@@ -90,6 +93,11 @@ def test_receipts_are_applied_and_a_bad_callback_is_a_problem(client: TestClient
     )
     assert report.status_code == 200
     assert report.json() == {"received": 2, "applied": 1, "unknown": 1, "stale": 0, "unsubscribed": 0}
+    records = [r.value for r in container.log.read(0, after=START, max_records=100_000)]
+    delivered = [orjson.loads(r) for r in records if b"touch_delivered" in r]
+    assert [(e["event"], e["user_id"], e["properties"]["channel"]) for e in delivered] == [
+        ("touch_delivered", "test", "sms")
+    ]
     bad = client.post("/v1/channels/sms/receipts", content=b"not json")
     assert bad.status_code == 400
     assert bad.json()["type"].endswith("channels.bad-receipt")
@@ -131,6 +139,9 @@ def test_inbox_and_rm_tasks(client: TestClient, container: Container) -> None:
     assert client.post(f"/v1/rm-tasks/{tasks[0]['id']}/close", json={"outcome": ""}).status_code == 422
     history = client.get("/v1/customers/C9/contacts").json()
     assert [h["code"] for h in history] == ["allowed", "allowed"]
+    summary = client.get("/v1/policy/summary", params={"campaign": ""})
+    assert summary.status_code == 422
+    assert client.get("/v1/policy/summary", params={"campaign": "x"}).json() == {"campaign": "x", "decisions": {}}
 
 
 def test_policy_check_explains_and_needs_a_token(client: TestClient, container: Container) -> None:

@@ -10,7 +10,10 @@ from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import ConsentStatus, Purpose
 from marketloop.core.errors import MarketloopError
 from marketloop.journeys.channels.fallback import Done, FallbackPlan, Wait, Wave
+from marketloop.journeys.channels.ratelimit import RateLimiter
 from marketloop.journeys.channels.sending import Message, SendStatus
+from marketloop.journeys.channels.service import SendService
+from marketloop.journeys.policy.rules import Cap, Period
 from marketloop.ports.channels import DeliveryStatus
 from marketloop.ports.contact_policy import ListEntry
 
@@ -227,3 +230,36 @@ def test_bad_requests_are_refused(world: World) -> None:
     assert unknown.value.code == "channels.unknown"
     with pytest.raises(MarketloopError):
         world.sends.send(request(channel="best"))
+
+
+def test_a_journey_cap_counts_only_its_own_touches(world: World) -> None:
+    own = (Cap(limit=1, period=Period.WEEK),)
+    first = world.sends.send(request("j:1", channel="wechat", campaign="dormant", caps=own))
+    world.clock.advance(timedelta(days=1))
+    again = world.sends.send(request("j:2", channel="push", campaign="dormant", caps=own))
+    other = world.sends.send(request("o:1", channel="push", campaign="card"))
+    assert first.status is SendStatus.SENT
+    assert other.status is SendStatus.SENT
+    assert again.status is SendStatus.SUPPRESSED
+    assert "cap 1 per week per campaign" in again.reason
+    assert world.policy.summary("dormant") == {"allowed": 1, "cap": 1}
+
+
+def test_a_channel_rate_limit_throttles_and_tells_when_to_come_back(world: World) -> None:
+    limited = SendService(
+        world.sends.channels,
+        world.ledger,
+        world.policy,
+        world.clock,
+        limiter=RateLimiter(world.clock, {"push": (2.0, 1)}),
+    )
+    for customer in ("C1", "C4"):
+        world.grant(customer, ChannelKind.PUSH)
+    first = limited.send(request("r:1"))
+    throttled = limited.send(request("r:2", customer="C4"))
+    assert first.status is SendStatus.SENT
+    assert throttled.status is SendStatus.THROTTLED
+    assert throttled.retry_at == world.clock.now() + timedelta(seconds=0.5)
+    world.clock.advance(timedelta(seconds=0.5))
+    assert limited.send(request("r:2", customer="C4")).status is SendStatus.SENT
+    assert len([r for r in world.history.records if r.customer == "C4"]) == 1  # the retry reused its decision

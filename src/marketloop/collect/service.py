@@ -83,6 +83,14 @@ class CollectService:
         quarantined = sum(1 for event in events if event.quarantined)
         return Collected(accepted=len(events) - quarantined, quarantined=quarantined, rejected=inbound.rejected)
 
+    async def append_internal(self, events: list[Event]) -> None:
+        """Make events the platform produces itself (channel receipts) durable, like collected ones.
+
+        No write key and no tracking plan: the producer is marketloop, and it names its own `source_id`.
+        """
+        if events:
+            await self._append(events)
+
     def _plan_marks(self, source: Source) -> bool:
         """Whether the plan may mark events of `source`: allow marks nothing, nor does a plan without specs."""
         return source.tracking_mode is not TrackingMode.ALLOW and bool(self._plan.current().events)

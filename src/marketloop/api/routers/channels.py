@@ -25,7 +25,7 @@ from marketloop.app.channels import Channels
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
 from marketloop.core.errors import ErrorKind, MarketloopError
-from marketloop.journeys.channels.receipts import ReceiptReport
+from marketloop.journeys.channels.receipts import ReceiptReport, receipt_event
 from marketloop.journeys.channels.sending import SendOutcome
 from marketloop.journeys.policy.service import Content, PolicyQuery
 from marketloop.ports.channels import ChannelError
@@ -127,7 +127,11 @@ async def receipts(name: str, request: Request, channels: Wired) -> Response:
             title="Not a receipt of this channel",
             detail=str(error),
         ) from error
-    return _json(report)
+    collect = container(request).collect
+    # Receipts become events (touch_delivered, touch_opened, …) so journeys' waits and branches react to them.
+    await collect.append_internal([receipt_event(r, collect.now()) for r in report.receipts])
+    counts = ("received", "applied", "unknown", "stale", "unsubscribed")
+    return _json({name: getattr(report, name) for name in counts})
 
 
 @router.get(
@@ -221,3 +225,12 @@ def check_policy(
     )
     explanation = channels.policy.explain(query)
     return _json({"decision": explanation.decision, "checks": explanation.checks})
+
+
+@router.get(
+    "/policy/summary",
+    summary="A campaign's (journey's) decisions by reason: allowed, quiet-hours, cap, consent, lists, …",
+    dependencies=[require("journeys:read")],
+)
+def policy_summary(channels: Wired, campaign: Annotated[str, Query(min_length=1, max_length=200)]) -> Response:
+    return _json({"campaign": campaign, "decisions": dict(channels.policy.summary(campaign))})

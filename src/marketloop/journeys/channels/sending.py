@@ -10,6 +10,7 @@ from enum import StrEnum
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
 from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.journeys.policy.rules import Cap
 from marketloop.ports.contact_policy import ContactRecord
 
 BEST = "best"
@@ -53,6 +54,7 @@ class SendRequest:
     timezone: str | None = None
     sender: str = ""  # the RM (WeCom, RM task)
     candidates: tuple[str, ...] = ()  # for channel "best"
+    caps: tuple[Cap, ...] = ()  # the journey's own frequency caps, on top of the global ones
 
 
 class SendStatus(StrEnum):

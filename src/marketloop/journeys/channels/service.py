@@ -195,6 +195,7 @@ class SendService:
             priority=request.priority,
             timezone=request.timezone,
             idempotency_key=touch.idempotency_key,
+            caps=request.caps,
             content=Content(
                 text=touch.body,
                 product_type=request.message.product_type,

@@ -9,8 +9,8 @@ recording and says what each found.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,6 +20,7 @@ from marketloop.core.consent import Channel, Decision, Purpose
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.journeys.policy.rules import (
     DEFAULT_POLICY,
+    Cap,
     ContactPolicy,
     ContactRequest,
     Gates,
@@ -59,6 +60,7 @@ class PolicyQuery:
     timezone: str | None = None  # IANA name or ±HH:MM; default the policy's
     idempotency_key: str = ""
     content: Content | None = None
+    caps: tuple[Cap, ...] = ()  # the journey's own caps (每个旅程的频次上限), counted for this campaign only
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,8 +122,15 @@ class ContactPolicyService:
         """Decide `query` now and record the decision; allowed and deferred touches count against caps."""
         request = self._request(query)
         gates, _, _ = self._gates(query, request.at)
-        since = history_since(self.policy, request.at, request.timezone)
-        return self._history.decide(request.customer, since, lambda past: decide(self.policy, request, gates, past))
+        policy = self._policy_for(query)
+        since = history_since(policy, request.at, request.timezone)
+        return self._history.decide(request.customer, since, lambda past: decide(policy, request, gates, past))
+
+    def _policy_for(self, query: PolicyQuery) -> ContactPolicy:
+        if not query.caps:
+            return self.policy
+        own = tuple(replace(cap, per_campaign=True) for cap in query.caps)
+        return replace(self.policy, caps=self.policy.caps + own)
 
     def check_many(self, queries: Sequence[PolicyQuery]) -> list[ContactRecord]:
         """Decide competing requests highest priority first; results in the order of `queries`."""
@@ -137,9 +146,10 @@ class ContactPolicyService:
         """What `check` would decide now and what every check found, without recording anything."""
         request = self._request(query)
         gates, checks, report = self._gates(query, request.at)
-        since = history_since(self.policy, request.at, request.timezone)
+        policy = self._policy_for(query)
+        since = history_since(policy, request.at, request.timezone)
         past = [r for r in reversed(self._history.history(request.customer, limit=10_000)) if r.effective_at >= since]
-        update = decide(self.policy, request, gates, past)
+        update = decide(policy, request, gates, past)
         if not gates.blocked_code:  # timing (quiet hours, caps) is reached only when no gate blocks
             checks.append(
                 Check(name="timing", passed=update.record.outcome is not Outcome.SUPPRESS, detail=update.record.reason)
@@ -177,6 +187,10 @@ class ContactPolicyService:
 
     def history(self, customer: str, *, limit: int = 100) -> list[ContactRecord]:
         return self._history.history(customer, limit=limit)
+
+    def summary(self, campaign: str, since: datetime | None = None) -> Mapping[str, int]:
+        """The campaign's (journey's) decisions by reason code: allowed, quiet-hours, cap, consent, lists, …"""
+        return self._history.summary(campaign, since)
 
     def _request(self, query: PolicyQuery) -> ContactRequest:
         customer = query.customer.strip()
