@@ -80,6 +80,7 @@ class DuckDBTagWarehouse:
         self._cursor = cursor
         self._write_lock = write_lock
         self._population = population
+        self._named: tuple[int, list[str]] | None = None  # (rows of customer_tags, tags with values)
         with write_lock:
             con = cursor()
             con.execute(SEGMENT_SCHEMA)
@@ -127,6 +128,17 @@ class DuckDBTagWarehouse:
         ).fetchall()
         found = {str(t): f"{n}:{h}" for t, n, h in rows}
         return {tag: found.get(tag, "0:0") for tag in tags}
+
+    def tags_with_values(self) -> list[str]:
+        con = self._cursor()
+        row = con.execute(
+            "SELECT estimated_size FROM duckdb_tables() WHERE table_name = 'customer_tags' AND schema_name = 'main'"
+        ).fetchone()
+        size = int(row[0]) if row else 0
+        if self._named is None or self._named[0] != size:
+            names = [str(r[0]) for r in con.execute("SELECT DISTINCT tag FROM customer_tags ORDER BY tag").fetchall()]
+            self._named = (size, names)
+        return list(self._named[1])
 
     def unknown_customers(self, cust_nos: Sequence[str]) -> list[str]:
         if not cust_nos:

@@ -176,6 +176,7 @@ class Container:
         profile_store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
         lookup = OneIdLookup(identity, fallback=EventIdentityLookup(profile_store))
         tag_warehouse = DuckDBTagWarehouse(warehouse.cursor, warehouse.write_lock)
+        tags = TagService(SqlTagRepository(engine), tag_warehouse, clock, segments=SqlSegmentRepository(engine))
         bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
         stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
         processor = StreamProcessor(
@@ -191,14 +192,17 @@ class Container:
         return cls(
             imports=ImportService(bank, cipher, on_customers=_link_imported(identity)),
             profiles=ProfileService(profile_store, cipher, clock, identities=lookup, tags=tag_warehouse),
-            tags=TagService(SqlTagRepository(engine), tag_warehouse, clock, segments=SqlSegmentRepository(engine)),
+            tags=tags,
             cipher=cipher,
             identity=identity,
             triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store),
             processor=processor,
             bank=bank,
             segments=SegmentService(
-                SqlSegmentRepository(engine), DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock), clock
+                SqlSegmentRepository(engine),
+                DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock),
+                clock,
+                tags=tags.names,
             ),
             audit=audit,
             settings=settings,

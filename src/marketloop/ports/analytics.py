@@ -16,12 +16,7 @@ class AnalyticsWarehouse(Protocol):
         ...
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
-        """Run a read-only query; its rows as column → value, in the query's order.
-
-        Raises `MarketloopError` (conflict, `analytics.missing-relation`) when the
-        query reads a table that does not exist yet (e.g. the profile before its
-        first refresh).
-        """
+        """Run a read-only query; its rows as column → value, in the query's order."""
         ...
 
     def data_version(self) -> str:

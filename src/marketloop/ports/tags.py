@@ -157,6 +157,10 @@ class TagRepository(Protocol):
         """The newest version of every tag, by name."""
         ...
 
+    def names(self) -> builtins.list[str]:
+        """The names of the tags whose newest version is not retired, sorted."""
+        ...
+
     def add_run(self, run: TagRun, stats: Sequence[TagStats]) -> None:
         """Record a refresh run and the statistics of each tag it refreshed, in one transaction."""
         ...
@@ -192,6 +196,10 @@ class TagWarehouse(Protocol):
 
     def tag_versions(self, tags: Sequence[str]) -> dict[str, str]:
         """A version of each tag's current values (a hash of its rows): equal strings mean equal values."""
+        ...
+
+    def tags_with_values(self) -> list[str]:
+        """The names of the tags some customer has a value of, sorted (cheap: cached by the table's size)."""
         ...
 
     def unknown_customers(self, cust_nos: Sequence[str]) -> list[str]:

@@ -78,19 +78,23 @@ class SegmentService:
         *,
         catalog: Catalog = DEFAULT_CATALOG,
         new_id: Callable[[], str] = _new_id,
+        tags: Callable[[], Iterable[str]] | None = None,
     ) -> None:
+        """`tags`: the names of the defined tags (the tag engine's); when given, other tag names are errors."""
         self._repository = repository
         self._warehouse = warehouse
         self._clock = clock
         self._catalog = catalog
         self._new_id = new_id
+        self._tags = tags
 
     # -- the pipeline ------------------------------------------------------------
 
     def catalog(self) -> Catalog:
-        """The catalog with the columns the built customer profile really has."""
+        """The catalog with the columns the built customer profile really has, and the defined tags."""
         profile = self._catalog.relations.profile
-        return self._catalog.with_columns(profile, self._warehouse.columns(profile) or {})
+        grown = self._catalog.with_columns(profile, self._warehouse.columns(profile) or {})
+        return grown.with_tags(self._tags()) if self._tags is not None else grown
 
     def _lookup(self, segment_id: str) -> Condition | None:
         found = self._repository.latest(segment_id)

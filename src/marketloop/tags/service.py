@@ -90,7 +90,7 @@ class TagService:
         grown = self._catalog.with_columns(
             profile, {**PROFILE_PLATFORM_FIELDS, **(self._warehouse.columns(profile) or {})}
         )
-        names = [t.name for t in self._repository.list() if not t.retired]
+        names = self._repository.names()
         if self._warehouse.columns(CUSTOMER_EVENTS.relation) is not None:
             grown = replace(grown, events=CUSTOMER_EVENTS)
         return grown.with_tags([*names, *(extra or [])])
@@ -172,6 +172,11 @@ class TagService:
         self._ensure_library()
         return self._repository.list()
 
+    def names(self) -> builtins.list[str]:
+        """What segment definitions may name: the defined tags (not retired) and any tag that has values."""
+        self._ensure_library()
+        return sorted({*self._repository.names(), *self._warehouse.tags_with_values()})
+
     def _ensure_library(self) -> None:
         if self._ensured:
             return
@@ -224,7 +229,7 @@ class TagService:
                 raise invalid("not-a-rule-tag", f"{name} is not a rule tag", "only rule tags are refreshed")
         catalog = self.catalog()
         rules = {name: self.bind(tag, catalog) for name, tag in current.items()}
-        self._check_relations(rules)
+        self._check_relations({name: rule for name, rule in rules.items() if not only or name in only})
         refresher = Refresher(self._warehouse, catalog, self._clock)
         report = refresher.run(
             current,

@@ -132,6 +132,21 @@ class SqlTagRepository:
         with self._engine.connect() as connection:
             return [_version(row) for row in connection.execute(query).mappings().all()]
 
+    def names(self) -> builtins.list[str]:
+        newest = (
+            sa.select(tag_versions.c.name, sa.func.max(tag_versions.c.version).label("version"))
+            .group_by(tag_versions.c.name)
+            .subquery()
+        )
+        query = (
+            sa.select(tag_versions.c.name)
+            .join(newest, sa.and_(newest.c.name == tag_versions.c.name, newest.c.version == tag_versions.c.version))
+            .where(tag_versions.c.retired.is_(False))
+            .order_by(tag_versions.c.name)
+        )
+        with self._engine.connect() as connection:
+            return [str(row[0]) for row in connection.execute(query).all()]
+
     def add_run(self, run: TagRun, stats: Sequence[TagStats]) -> None:
         with self._engine.begin() as connection:
             connection.execute(
