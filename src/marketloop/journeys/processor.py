@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import msgspec
@@ -49,6 +49,7 @@ from marketloop.ports.realtime import (
 log = logging.getLogger(__name__)
 
 CONSUMER = "stream"
+_TICK = timedelta(microseconds=1)
 _decoder = msgspec.json.Decoder(Event)
 
 
@@ -246,7 +247,8 @@ class StreamProcessor:
         read = [self._read_through.get(p) for p in self._partitions]
         due = self._store.due_timers(now, [SCHEDULER_PARTITION], self._timer_batch)
         if self._partitions and None not in read:
-            until = min(now, *(moment for moment in read if moment is not None))
+            # Strictly before: an event stamped exactly at the deadline is still "within" it.
+            until = min(now, *(moment for moment in read if moment is not None)) - _TICK
             due += self._store.due_timers(until, self._partitions, self._timer_batch)
         if not due:
             return 0
