@@ -89,7 +89,7 @@ class SmtpEmailChannel:
         return SendResult(idempotency_key=touch.idempotency_key, provider_message_id=str(message["Message-ID"]))
 
     def _message(self, touch: Touch) -> EmailMessage:
-        sender = touch.sender or self._sender
+        sender = touch.sender if "@" in touch.sender else self._sender  # `sender` may name an RM, not an address
         message = EmailMessage()
         message["From"] = sender
         message["To"] = touch.address
