@@ -73,6 +73,15 @@ def test_create_list_dry_run_and_fire_over_http(client: TestClient, container: C
     fires = client.get("/v1/triggers/rm-referral/fires", headers=writer).json()
     assert [(f["reason"], f["context"]["payload"]) for f in fires] == [("api", {"product": "WM1"})]
 
+    assert client.post("/v1/triggers/no-purchase/disable", headers=writer).json()["enabled"] is False
+    recorded = [(e.action, e.target) for e in reversed(container.audit.entries(action="trigger."))]
+    assert recorded == [
+        ("trigger.create", "trigger:no-purchase"),
+        ("trigger.create", "trigger:rm-referral"),
+        ("trigger.fire", "trigger:rm-referral"),
+        ("trigger.disable", "trigger:no-purchase"),
+    ]
+
 
 def test_bad_input_is_a_problem(client: TestClient, container: Container) -> None:
     writer = grant(container.access, "marketer")

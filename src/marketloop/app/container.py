@@ -59,7 +59,6 @@ from marketloop.profiles.lookup import EventIdentityLookup, OneIdLookup
 from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
-from marketloop.security.ratelimit import RateLimiter
 from marketloop.segments.fixed import FixedSegmentService
 from marketloop.segments.lookalike import LookalikeService
 from marketloop.segments.service import SegmentService
@@ -88,7 +87,9 @@ def open_triggers(settings: Settings) -> tuple[TriggerService, sa.Engine]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.state_url)
     upgrade(engine)
-    return TriggerService(SqlTriggerRepository(engine), SystemClock(), store=SqlStreamStore(engine)), engine
+    clock = SystemClock()
+    audit = AuditLog(SqlAuditStore(engine), clock)
+    return TriggerService(SqlTriggerRepository(engine), clock, store=SqlStreamStore(engine), audit=audit), engine
 
 
 def access_service(
@@ -110,9 +111,6 @@ def access_service(
         session_ttl=timedelta(hours=rules.session_hours),
         throttle=throttle,
         approvals=SqlApprovalStore(engine),
-        token_limiter=RateLimiter(
-            settings.rate_limits.token_per_second, settings.rate_limits.token_burst, clock.monotonic
-        ),
     )
 
 
@@ -199,7 +197,7 @@ class Container:
             tags=tags,
             cipher=cipher,
             identity=identity,
-            triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store),
+            triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store, audit=audit),
             processor=processor,
             bank=bank,
             segments=SegmentService(
@@ -217,15 +215,7 @@ class Container:
             sources=sources,
             plan=tracking,
             tracking=tracking,
-            collect=CollectService(
-                log,
-                sources,
-                tracking,
-                clock,
-                limiter=RateLimiter(
-                    settings.rate_limits.write_key_per_second, settings.rate_limits.write_key_burst, clock.monotonic
-                ),
-            ),
+            collect=CollectService(log, sources, tracking, clock),
             loader=loader,
             access=access_service(
                 settings, engine, clock, audit, DuckDBBranchDirectory(warehouse.cursor, warehouse.write_lock)

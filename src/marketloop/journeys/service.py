@@ -31,6 +31,7 @@ from marketloop.journeys.triggers import (
     encode_trigger,
     parse_trigger,
 )
+from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
 from marketloop.ports.eventlog import EventLog
 from marketloop.ports.realtime import (
@@ -135,9 +136,11 @@ class TriggerService:
         *,
         events: EventLog | None = None,
         store: StreamStore | None = None,
+        audit: AuditRecorder | None = None,
     ) -> None:
         self._repository = repository
         self._store = store
+        self._audit = audit
         self._clock = clock
         self._log = events
 
@@ -152,6 +155,9 @@ class TriggerService:
                 title="A trigger with this id exists",
                 detail=f"{trigger.id}: choose another id, or replace it (--replace / PUT)",
             )
+        return self._store_trigger(trigger, existing, "trigger.replace" if existing is not None else "trigger.create")
+
+    def _store_trigger(self, trigger: Trigger, existing: TriggerRecord | None, action: str) -> TriggerView:
         now = self._clock.now()
         record = TriggerRecord(
             trigger_id=trigger.id,
@@ -162,6 +168,7 @@ class TriggerService:
             updated_at=now,
         )
         self._repository.save(record, self._first_timers(trigger, now))
+        self._record(action, trigger.id, kind=record.kind)
         return _view(record)
 
     def _first_timers(self, trigger: Trigger, now: datetime) -> list[StoredTimer]:
@@ -181,8 +188,11 @@ class TriggerService:
         ]
 
     def set_enabled(self, trigger_id: str, enabled: bool) -> TriggerView:
-        definition = as_dict(self.trigger(trigger_id)) | {"enabled": enabled}
-        return self.save(definition, replace=True)
+        existing = self._repository.get(trigger_id)
+        if existing is None:
+            raise _not_found(trigger_id)
+        trigger = parse_trigger(as_dict(parse_trigger(existing.definition)) | {"enabled": enabled})
+        return self._store_trigger(trigger, existing, "trigger.enable" if enabled else "trigger.disable")
 
     def trigger(self, trigger_id: str) -> Trigger:
         record = self._repository.get(trigger_id)
@@ -238,7 +248,13 @@ class TriggerService:
                 detail=", ".join(missing),
                 errors=errors,
             )
-        return await self._append(trigger_id, customer, payload, idempotency_key)
+        message_id = await self._append(trigger_id, customer, payload, idempotency_key)
+        self._record("trigger.fire", trigger_id, customer=customer, message_id=message_id)
+        return message_id
+
+    def _record(self, action: str, trigger_id: str, **details: object) -> None:
+        if self._audit is not None:
+            self._audit.record(action, f"trigger:{trigger_id}", details=details)
 
     async def _append(self, trigger_id: str, customer: str, payload: dict[str, Any], key: str | None) -> str:
         if self._log is None:
