@@ -16,6 +16,7 @@ from marketloop.api.routers import auth as auth_api
 from marketloop.api.routers import channels as channel_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import experiments as experiment_api
+from marketloop.api.routers import segment_monitoring as segment_monitoring_api
 from marketloop.api.routers import segments as segment_api
 from marketloop.api.routers import tags as tag_api
 from marketloop.api.routers import triggers as trigger_api
@@ -41,6 +42,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(customers.router)
     app.include_router(sensors.router)
     app.include_router(tracking.router)
+    app.include_router(segment_monitoring_api.router)  # before segments: /v1/segments/fixed/… is no segment id
     app.include_router(segment_api.router)
     app.include_router(tag_api.router)
     app.include_router(identity.router)

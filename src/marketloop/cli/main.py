@@ -18,6 +18,7 @@ from marketloop.cli import analytics as analytics_commands
 from marketloop.cli import channels as channel_commands
 from marketloop.cli import customers, events, experiments, identity, imports, simulate, sources, tracking
 from marketloop.cli import policy as policy_commands
+from marketloop.cli import segment_monitoring as monitoring_commands
 from marketloop.cli import segments as segment_commands
 from marketloop.cli import tags as tag_commands
 from marketloop.cli import triggers as trigger_commands
@@ -38,6 +39,7 @@ app.add_typer(customers.app, name="customers")
 app.add_typer(events.app, name="events")
 app.add_typer(tracking.app, name="tracking")
 app.add_typer(segment_commands.app, name="segments")
+monitoring_commands.register(segment_commands.app)
 app.add_typer(tag_commands.app, name="tags")
 app.add_typer(trigger_commands.app, name="triggers")
 app.add_typer(identity.app, name="identity")

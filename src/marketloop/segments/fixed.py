@@ -93,8 +93,9 @@ class FixedSegmentService:
     ) -> FixedSegment:
         """Keep the members `segment_id` (newest version) selects at `as_of` as fixed segment `name`."""
         name = name.strip()
-        if not 1 <= len(name) <= 200:
-            raise _invalid("segments.invalid-name", "A fixed segment's name is 1 to 200 characters", pointer="/name")
+        if not 1 <= len(name) <= 200 or "/" in name:
+            title = "A fixed segment's name is 1 to 200 characters, without /"
+            raise _invalid("segments.invalid-name", title, pointer="/name")
         _threshold(share_threshold, "/share_threshold")
         _threshold(shrink_threshold, "/shrink_threshold")
         if self._repository.fixed(name) is not None:

@@ -56,6 +56,7 @@ class LookalikeReport:
     seed_median_score: float  # what a typical seed member scores, for comparison
     features: list[str]
     excluded: list[str]  # fields left out because the seed's definition tests them
+    unused: list[str]  # fields that do not vary among the trained customers (empty or constant)
     importances: list[FeatureImportance]
     expansion_means: dict[str, float | None]  # numeric features: mean over the expansion
     random_state: int
@@ -138,10 +139,11 @@ class LookalikeService:
             min_score=min_score,
             lowest_score=round(float(scored.scores[chosen[-1]]), 6),
             seed_median_score=round(float(np.median(scored.scores[matrix.seed])), 6),
-            features=matrix.names,
+            features=[name for name in matrix.names if name not in scored.unused],
             excluded=excluded,
+            unused=scored.unused,
             importances=scored.importances,
-            expansion_means=_means(matrix, chosen),
+            expansion_means=_means(matrix, chosen, set(scored.unused)),
             random_state=random_state,
         )
         members = [ScoredCustomer(cust_no=matrix.cust_nos[i], score=round(float(scored.scores[i]), 6)) for i in chosen]
@@ -216,10 +218,10 @@ def _choose(matrix: f.FeatureMatrix, scores: np.ndarray[Any, Any], size: int | N
     return ordered[:size] if size is not None else ordered
 
 
-def _means(matrix: f.FeatureMatrix, chosen: Any) -> dict[str, float | None]:
+def _means(matrix: f.FeatureMatrix, chosen: Any, unused: set[str]) -> dict[str, float | None]:
     found: dict[str, float | None] = {}
     for i, name in enumerate(matrix.names):
-        if matrix.categorical[i]:
+        if matrix.categorical[i] or name in unused:
             continue
         values = matrix.values[chosen, i]
         present = values[~np.isnan(values)]

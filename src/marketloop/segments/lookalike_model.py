@@ -16,7 +16,7 @@ importance) on each fold's held-out rows, averaged.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +55,7 @@ class Scored:
     sample_size: int  # the non-seed customers sampled as negatives
     seed_trained: int  # seed customers used (at most MAX_SEED_SAMPLE)
     importances: list[FeatureImportance]  # strongest first
+    unused: list[str]  # features with fewer than two distinct values among the trained rows
     scores: Floats
 
 
@@ -65,6 +66,7 @@ def _too_small(title: str, detail: str) -> MarketloopError:
 def score(matrix: FeatureMatrix, *, random_state: int = 0, negatives_per_seed: int = 3, folds: int = 3) -> Scored:
     """Train the cross-fitted model and score every row; raises `MarketloopError` when the seed is too small."""
     rng = np.random.default_rng(random_state)
+    unused = list(matrix.names)
     seed_rows = np.flatnonzero(matrix.seed)
     other_rows = np.flatnonzero(~matrix.seed)
     if len(seed_rows) < MIN_SEED:
@@ -78,6 +80,10 @@ def score(matrix: FeatureMatrix, *, random_state: int = 0, negatives_per_seed: i
     negatives = _sample(rng, other_rows, wanted)
     rows = np.concatenate([positives, negatives])
     labels = np.concatenate([np.ones(len(positives), dtype=np.int64), np.zeros(len(negatives), dtype=np.int64)])
+    varying = _varying(matrix, rows)
+    if not varying:
+        raise _too_small("No profile feature varies among these customers", "there is nothing to learn from")
+    matrix = _only(matrix, varying)
     splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state).split(rows, labels)
     out_of_fold = np.zeros(len(rows))
     scores = np.zeros(len(matrix.cust_nos))
@@ -105,7 +111,30 @@ def score(matrix: FeatureMatrix, *, random_state: int = 0, negatives_per_seed: i
         sample_size=len(negatives),
         seed_trained=len(positives),
         importances=_importances(matrix, importances),
+        unused=[name for name in unused if name not in matrix.names],
         scores=scores,
+    )
+
+
+def _varying(matrix: FeatureMatrix, rows: npt.NDArray[np.intp]) -> list[int]:
+    """The columns with at least two distinct values among `rows` (the others teach nothing, and break binning)."""
+    found = []
+    for i in range(len(matrix.names)):
+        column = matrix.values[rows, i]
+        present = column[~np.isnan(column)]
+        if len(present) and present.min() != present.max():
+            found.append(i)
+    return found
+
+
+def _only(matrix: FeatureMatrix, columns: list[int]) -> FeatureMatrix:
+    names = [matrix.names[i] for i in columns]
+    return replace(
+        matrix,
+        names=names,
+        values=matrix.values[:, columns],
+        categorical=matrix.categorical[columns],
+        categories={k: v for k, v in matrix.categories.items() if k in names},
     )
 
 

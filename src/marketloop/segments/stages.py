@@ -16,6 +16,7 @@ frozen members.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -179,3 +180,25 @@ def _column(name: str, query: StageQuery) -> tuple[str, str]:
             detail="build the customer profile first" if found.relation == query.catalog.relations.profile else "",
         )
     return found.relation, found.column
+
+
+def parse_stage_option(spec: str, read: Callable[[str], str], segment_name: Callable[[str], str]) -> dict[str, Any]:
+    """The JSON form of a `--stages` option: `column:NAME`, `tag:NAME`, `segments:SEG,SEG…` or a file.
+
+    A file holds the JSON form (starting with `{`) or one `name: definition` per line. With
+    `segments:` each saved segment is a stage named after it, in the order given.
+    """
+    kind, colon, rest = spec.partition(":")
+    if colon and kind in ("column", "tag"):
+        return {kind: rest.strip()}
+    if colon and kind == "segments":
+        ids = [i.strip() for i in rest.split(",") if i.strip()]
+        return {"segments": [{"name": segment_name(i), "definition": {"segment": i}} for i in ids]}
+    text = read(spec)
+    if text.lstrip().startswith("{"):
+        try:
+            document: dict[str, Any] = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise invalid("The stages file is not valid JSON", f"{spec}: {error}") from None
+        return document
+    return parse_stages_text(text).to_json()
