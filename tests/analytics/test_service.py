@@ -16,46 +16,15 @@ from marketloop.app.settings import Settings
 from marketloop.core.errors import MarketloopError
 from marketloop.core.scope import Scope
 from marketloop.testing.access import grant
-from marketloop.testing.analytics import CITIES, WEEK_END, event_row, small_shop
+from marketloop.testing.analytics import event_row
 from marketloop.testing.cli import run_cli
 
-NAMES = {"C1": "张三", "C2": "李四", "C3": "王五", "C4": "赵六", "C5": "钱七"}
 FUNNEL = {
     "model": "funnel",
     "range": {"from": "2026-11-02", "to": "2026-11-09"},
     "steps": ["view_wealth", "use_yield_calculator", "buy_wealth"],
     "window": "1d",
 }
-
-
-def _fill(container: Container) -> None:
-    con = container.warehouse.cursor()
-    for row in small_shop():
-        con.execute(
-            "INSERT INTO events (message_id, type, event, user_id, timestamp, received_at, source, properties,"
-            " load_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [row[k] for k in ("message_id", "type", "event", "user_id", "timestamp", "received_at", "source")]
-            + [row["properties"], row["load_seq"]],
-        )
-    for cust_no, city in CITIES.items():
-        name = container.cipher.encrypt(NAMES[cust_no], context="name_enc")
-        con.execute(
-            "INSERT INTO customers (cust_no, name_enc, name_prefix, city, branch_id, open_date)"
-            " VALUES (?, ?, ?, ?, ?, DATE '2020-01-01')",
-            [cust_no, name, NAMES[cust_no][0], city, "B01" if city == "上海" else "B02"],
-        )
-    container.profiles.refresh(WEEK_END)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("analytics") / "data"
-    container = Container.open(Settings(data_dir=folder))
-    try:
-        _fill(container)
-    finally:
-        container.close()
-    return folder
 
 
 @pytest.fixture

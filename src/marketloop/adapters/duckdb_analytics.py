@@ -7,6 +7,8 @@ from typing import Any
 
 import duckdb
 
+from marketloop.core.errors import ErrorKind, MarketloopError
+
 
 class DuckDBAnalyticsWarehouse:
     """Runs analysis queries on a cursor of the warehouse's DuckDB connection (reads run beside loads)."""
@@ -17,7 +19,15 @@ class DuckDBAnalyticsWarehouse:
         self._cursor = cursor
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
-        found = self._cursor().execute(sql)
+        try:
+            found = self._cursor().execute(sql)
+        except duckdb.CatalogException as error:  # e.g. a segment on the profile before its first refresh
+            raise MarketloopError(
+                kind=ErrorKind.CONFLICT,
+                code="analytics.missing-relation",
+                title="The analysis reads a table that does not exist yet",
+                detail=f"{str(error).splitlines()[0]} (build the customer profile first if it is customer_profile)",
+            ) from None
         names = [column[0] for column in found.description or []]
         return [dict(zip(names, row, strict=True)) for row in found.fetchall()]
 

@@ -15,16 +15,25 @@ day's value and the values before it, it says whether and why to alert.
 
 from __future__ import annotations
 
+import secrets
 import statistics
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from marketloop.analytics.parse import spec_error
+from marketloop.analytics.parse import SpecError, spec_error
 from marketloop.analytics.service import AnalyticsService
-from marketloop.ports.analytics import AlertDelivery, AlertMessage, AlertSink
+from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.ports.analytics import (
+    AlertDelivery,
+    AlertMessage,
+    AlertSink,
+    AnalyticsRepository,
+    RuleCheck,
+    StoredRule,
+)
 from marketloop.ports.clock import Clock
 
 MIN_BASELINE = 3
@@ -152,12 +161,78 @@ def _float(value: Any) -> float | None:
 
 
 class AlertService:
-    """Checks rules against the daily metric series and delivers alerts to their webhooks."""
+    """Checks rules against the daily metric series and delivers alerts to their webhooks.
 
-    def __init__(self, analytics: AnalyticsService, sink: AlertSink, clock: Clock) -> None:
+    With a repository it also keeps rules (`add`, `stored`) and runs them all
+    once per day (`run`): a day already checked for a rule is not checked again,
+    so the daily job may be repeated without posting twice.
+    """
+
+    def __init__(
+        self,
+        analytics: AnalyticsService,
+        sink: AlertSink,
+        clock: Clock,
+        *,
+        repository: AnalyticsRepository | None = None,
+        new_id: Callable[[], str] = lambda: "alr_" + secrets.token_hex(6),
+    ) -> None:
         self._analytics = analytics
         self._sink = sink
         self._clock = clock
+        self._repository = repository
+        self._new_id = new_id
+
+    def _store(self) -> AnalyticsRepository:
+        if self._repository is None:
+            raise MarketloopError(kind=ErrorKind.CONFLICT, code="analytics.no-store", title="No rule store is wired")
+        return self._repository
+
+    def add(self, doc: Any) -> StoredRule:
+        """Keep a rule (checked as `read_rule` does, its metric as an analysis spec)."""
+        rule = read_rule(doc)
+        try:
+            self._analytics.compile(self._analytics.parse(dict(rule.metric) | {"range": {"last": "1d"}}))
+        except SpecError as error:
+            raise SpecError([replace(e, pointer="/metric" + e.pointer) for e in error.errors]) from None
+        stored = StoredRule(
+            rule_id=self._new_id(), name=rule.name, rule=dict(doc), enabled=True, created_at=self._clock.now()
+        )
+        self._store().add_rule(stored)
+        return stored
+
+    def stored(self) -> list[StoredRule]:
+        return self._store().rules()
+
+    def run(self, *, day: date | None = None) -> list[AlertCheck]:
+        """Check every enabled stored rule on `day` (default: yesterday) unless it was checked that day already."""
+        checked = day or self._yesterday()
+        found = []
+        for stored in self._store().rules():
+            if not stored.enabled or self._checked(stored.rule_id, checked):
+                continue
+            result = self.check(read_rule(stored.rule), day=checked)
+            delivery = result.delivery
+            self._store().record_check(
+                RuleCheck(
+                    rule_id=stored.rule_id,
+                    day=checked,
+                    value=result.value,
+                    alerted=result.verdict.alert,
+                    reason=result.verdict.reason,
+                    delivered=None if delivery is None else delivery.ok,
+                    error=None if delivery is None else delivery.error,
+                    checked_at=self._clock.now(),
+                )
+            )
+            found.append(result)
+        return found
+
+    def _checked(self, rule_id: str, day: date) -> bool:
+        return any(c.day == day for c in self._store().checks(rule_id, limit=400))
+
+    def _yesterday(self) -> date:
+        return self._clock.now().astimezone(UTC).date() - timedelta(days=1)
 
     def series(self, rule: AlertRule, day: date) -> tuple[float, list[float]]:
         """The metric on `day` and on each of the `baseline_weeks · 7` days before it (missing days are 0)."""
@@ -175,7 +250,7 @@ class AlertService:
 
     def check(self, rule: AlertRule, *, day: date | None = None) -> AlertCheck:
         """Test `rule` on `day` (default: yesterday, the last complete day) and post an alert when it fires."""
-        checked = day or (self._clock.now().astimezone(UTC).date() - timedelta(days=1))
+        checked = day or self._yesterday()
         value, history = self.series(rule, checked)
         verdict = detect(rule, value, history)
         delivery = None

@@ -27,6 +27,7 @@ from marketloop.adapters.duckdb_tags import DuckDBTagWarehouse
 from marketloop.adapters.duckdb_warehouse import DuckDBWarehouse
 from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.access import SqlAccessStore
+from marketloop.adapters.sql.analytics import SqlAnalyticsRepository
 from marketloop.adapters.sql.approvals import SqlApprovalStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
@@ -39,6 +40,7 @@ from marketloop.adapters.sql.tags import SqlTagRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
 from marketloop.adapters.webhook_alerts import WebhookAlertSink
 from marketloop.analytics.alerts import AlertService
+from marketloop.analytics.library import AnalysisLibrary
 from marketloop.analytics.service import AnalyticsService
 from marketloop.app import keys
 from marketloop.app.channels import Channels, open_channels
@@ -267,7 +269,14 @@ class Container:
 
     @cached_property
     def alerts(self) -> AlertService:
-        return AlertService(self.analytics, WebhookAlertSink(), self.clock)
+        return AlertService(
+            self.analytics, WebhookAlertSink(), self.clock, repository=SqlAnalyticsRepository(self.engine)
+        )
+
+    @cached_property
+    def analyses(self) -> AnalysisLibrary:
+        """Saved analyses (M5)."""
+        return AnalysisLibrary(self.analytics, SqlAnalyticsRepository(self.engine), self.clock)
 
     def start(self) -> None:
         """Start background consumers (the loader, the stream processor)."""

@@ -16,7 +16,12 @@ class AnalyticsWarehouse(Protocol):
         ...
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
-        """Run a read-only query; its rows as column → value, in the query's order."""
+        """Run a read-only query; its rows as column → value, in the query's order.
+
+        Raises `MarketloopError` (conflict, `analytics.missing-relation`) when the
+        query reads a table that does not exist yet (e.g. the profile before its
+        first refresh).
+        """
         ...
 
     def data_version(self) -> str:
@@ -57,4 +62,67 @@ class AlertSink(Protocol):
         A 2xx answer is success. Retries only what is retryable (connection
         errors, 5xx, 429), a bounded number of times with backoff.
         """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SavedAnalysis:
+    analysis_id: str
+    name: str
+    spec: dict[str, Any]  # the JSON form, as written (relative ranges stay relative)
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredRule:
+    rule_id: str
+    name: str
+    rule: dict[str, Any]  # the JSON form of an alert rule
+    enabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleCheck:
+    """One rule checked on one day: the value, whether it alerted and whether the webhook took it."""
+
+    rule_id: str
+    day: date
+    value: float
+    alerted: bool
+    reason: str
+    delivered: bool | None  # None when nothing was sent
+    error: str | None
+    checked_at: datetime
+
+
+class AnalyticsRepository(Protocol):
+    """Durable store of saved analyses, alert rules and the daily checks of the rules."""
+
+    def save_analysis(self, analysis: SavedAnalysis) -> None:
+        """Store a new saved analysis; raises `MarketloopError` (conflict) when its id exists."""
+        ...
+
+    def analyses(self) -> list[SavedAnalysis]:
+        """Every saved analysis, by name then id."""
+        ...
+
+    def analysis(self, analysis_id: str) -> SavedAnalysis | None:
+        """That analysis, or None."""
+        ...
+
+    def add_rule(self, rule: StoredRule) -> None:
+        """Store a new alert rule; raises `MarketloopError` (conflict) when its id exists."""
+        ...
+
+    def rules(self) -> list[StoredRule]:
+        """Every alert rule, by name then id."""
+        ...
+
+    def record_check(self, check: RuleCheck) -> bool:
+        """Record the check of a rule on a day; False (and nothing changes) when that day was checked already."""
+        ...
+
+    def checks(self, rule_id: str, *, limit: int) -> list[RuleCheck]:
+        """The latest checks of a rule, newest day first."""
         ...

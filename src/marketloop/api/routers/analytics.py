@@ -22,9 +22,11 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from marketloop.access.principal import Principal
+from marketloop.analytics.library import AnalysisLibrary
 from marketloop.analytics.service import AnalysisResult, AnalyticsService, CustomerPage
 from marketloop.api.auth import ScopedCustNo, require
 from marketloop.api.deps import container
+from marketloop.ports.analytics import SavedAnalysis
 from marketloop.profiles.service import MAX_TIMELINE_LIMIT, MAX_TIMELINE_OFFSET, TimelinePage
 
 
@@ -32,7 +34,12 @@ def analytics_service(request: Request) -> AnalyticsService:
     return container(request).analytics
 
 
+def analysis_library(request: Request) -> AnalysisLibrary:
+    return container(request).analyses
+
+
 Analytics = Annotated[AnalyticsService, Depends(analytics_service)]
+Library = Annotated[AnalysisLibrary, Depends(analysis_library)]
 Spec = Annotated[dict[str, Any], Body(description="The analysis spec (see docs/analytics.md).")]
 Reader = Annotated[Principal, require("analytics:read")]
 CustomerReader = Annotated[Principal, require("customers:read")]
@@ -99,3 +106,13 @@ def timeline(
     offset: Annotated[int, Query(ge=0, le=MAX_TIMELINE_OFFSET)] = 0,
 ) -> Response:
     return _json(analytics.timeline(cust_no, limit=limit, offset=offset, scope=user.scope))
+
+
+@router.get("/saved", summary="Saved analyses", response_model=list[SavedAnalysis])
+def list_saved(library: Library) -> Response:
+    return _json(library.list())
+
+
+@router.post("/saved/{analysis_id}/query", summary="Run a saved analysis", response_model=AnalysisResult)
+def run_saved(analysis_id: str, library: Library, user: Reader, as_of: AsOf = None) -> Response:
+    return _json(library.run(analysis_id, as_of=as_of, scope=user.scope))
