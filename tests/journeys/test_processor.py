@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -345,3 +346,50 @@ def test_api_trigger_call_goes_through_the_log_once(engine: sa.Engine, clock: Fr
     _processor(log, engine, clock).drain()
     fires = service.fires("rm-referral")
     assert [(f.customer, f.reason) for f in fires] == [("C7", "api")]
+
+
+def test_changing_a_trigger_starts_its_state_afresh(
+    engine: sa.Engine, triggers: TriggerService, clock: FrozenClock
+) -> None:
+    two_steps = {"kind": "event", "id": "seq", "after": [{"event": "a"}, {"event": "b"}], "expect": [{"event": "c"}],
+                 "within": 600}  # fmt: skip
+    triggers.save(two_steps)
+    log = MemoryEventLog()
+    append(log, event("a", T0), event("b", T0 + minutes(1)))
+    processor = _processor(log, engine, clock)
+    processor.drain()
+    assert SqlStreamStore(engine).states(["C1"]), "half-way through the sequence"
+    triggers.save(two_steps | {"name": "renamed"}, replace=True)
+    assert SqlStreamStore(engine).states(["C1"]), "a new name keeps the state"
+    triggers.save(two_steps | {"after": [{"event": "b"}]}, replace=True)
+    assert SqlStreamStore(engine).states(["C1"]) == {}
+    append(log, event("c", T0 + minutes(2)), event("b", T0 + minutes(3)), event("c", T0 + minutes(4)))
+    processor.drain()
+    assert [orjson.loads(f.cause) for f in SqlStreamStore(engine).fires()] == [
+        [f"C1-{name}-{(T0 + minutes(m)).isoformat()}" for name, m in (("b", 3), ("c", 4))]
+    ]
+    assert processor.failures == 0
+
+
+def test_a_failing_trigger_is_skipped_and_the_others_go_on(
+    engine: sa.Engine, triggers: TriggerService, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from marketloop.journeys import machines
+
+    triggers.save(SEQUENCE)
+    triggers.save({"kind": "event", "id": "broken", "expect": [{"event": "calc"}]})
+    real = machines.on_event
+
+    def on_event(trigger: Any, *args: Any) -> Any:
+        if trigger.id == "broken":
+            raise ZeroDivisionError("a defect")
+        return real(trigger, *args)
+
+    monkeypatch.setattr(machines, "on_event", on_event)
+    log = MemoryEventLog()
+    append(log, event("fund_view", T0), event("calc", T0 + minutes(1)))
+    processor = _processor(log, engine, clock)
+    processor.drain()
+    assert [f.trigger_id for f in SqlStreamStore(engine).fires()] == ["view-calc"]
+    assert processor.failures == 2
+    assert processor.lag(0) == 0

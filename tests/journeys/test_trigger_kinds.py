@@ -247,3 +247,20 @@ def test_bad_definitions_name_the_field(document: dict[str, object], pointer: st
     assert error.code == "triggers.invalid"
     assert error.errors[0].pointer.startswith(pointer), error.errors
     assert words in str(error)
+
+
+def test_state_from_another_definition_starts_over() -> None:
+    from marketloop.journeys.machines import on_event
+    from marketloop.journeys.processor import observe
+
+    sequence = parse_trigger({"kind": "event", "id": "s", "after": [{"event": "a"}], "expect": [{"event": "b"}],
+                              "within": 60})  # fmt: skip
+    seen = observe(event("a", T0))
+    for stale in (b'{"progress": 5, "started_at": "2026-01-05T09:00:00Z"}', b'{"progress": "x"}', b"not json"):
+        step = on_event(sequence, stale, "C1", seen)
+        assert step.fires == []
+        assert step.state is not None
+        assert b'"progress":1' in step.state
+    birthday = parse_trigger({"kind": "date", "id": "d", "attribute": "birthday", "yearly": True})
+    step = on_event(birthday, b'{"dates": 3}', "C1", observe(identify(T0, birthday="1990-01-10")))
+    assert [t.due_at.date().isoformat() for t in step.timers] == ["2026-01-10"]

@@ -26,6 +26,16 @@ class DateState(msgspec.Struct, kw_only=True):
     dates: dict[str, tuple[str, str]] = {}
 
 
+def _state(state: bytes | None) -> DateState:
+    """The stored dates, or none when there is no state or it was written for another definition."""
+    if state is None:
+        return DateState()
+    try:
+        return msgspec.json.decode(state, type=DateState)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return DateState()
+
+
 def parse_date(value: object) -> tuple[int | None, int, int] | None:
     """(year or None, month, day) from `1990-05-17`, `1990-05-17T…`, `05-17` or `--05-17`; None otherwise."""
     if not isinstance(value, str):
@@ -95,7 +105,7 @@ def on_event(trigger: DateTrigger, state: bytes | None, customer: str, event: Ob
         if found is None:
             return Step(state=state)
         key = str(found)
-    current = DateState() if state is None else msgspec.json.decode(state, type=DateState)
+    current = _state(state)
     text = _text(parsed)
     known = current.dates.get(key)
     if known is not None and known[0] == text:
@@ -114,7 +124,7 @@ def on_event(trigger: DateTrigger, state: bytes | None, customer: str, event: Ob
 
 
 def on_timer(trigger: DateTrigger, state: bytes | None, customer: str, timer: TimerRequest) -> Step:
-    current = DateState() if state is None else msgspec.json.decode(state, type=DateState)
+    current = _state(state)
     key, text = str(timer.payload.get("key", "")), str(timer.payload.get("date", ""))
     known = current.dates.get(key)
     if known is None or known != (text, timer.timer_id):

@@ -59,7 +59,13 @@ class AttributeState(msgspec.Struct, kw_only=True):
 
 
 def _load(state: bytes | None, kind: type[Any]) -> Any:
-    return kind() if state is None else msgspec.json.decode(state, type=kind)
+    """The stored state, or a fresh one when there is none or it was written for another definition."""
+    if state is None:
+        return kind()
+    try:
+        return msgspec.json.decode(state, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return kind()
 
 
 def _dump(state: msgspec.Struct, empty: msgspec.Struct) -> bytes | None:
@@ -163,7 +169,7 @@ def _rearms(trigger: EventTrigger, event: Observed) -> bool:
 def _advance(
     trigger: EventTrigger, current: SequenceState, customer: str, event: Observed, step: Step
 ) -> SequenceState:
-    if current.armed_at is not None:  # re-arming: start over from this event
+    if current.armed_at is not None or current.progress >= len(trigger.after):  # re-arming, or a changed trigger
         current = SequenceState()
     if not matches(trigger.after[current.progress], event):
         return current

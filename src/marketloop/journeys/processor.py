@@ -158,6 +158,7 @@ class StreamProcessor:
         self._timer_batch = timer_batch
         self._poll = poll_seconds
         self._offsets: dict[int, int] = {}
+        self.failures = 0  # trigger steps that raised and were skipped (see `_advance`)
         # Per partition: a time by which every durable record had been read (see `fire_due_timers`).
         self._read_through: dict[int, datetime] = {}
         self._stop = threading.Event()
@@ -230,7 +231,14 @@ class StreamProcessor:
             segments = self._membership.segments_of(customer, event, active.segment_ids)
         observed = observe(event, segments)
         for trigger in active.per_customer:
-            step = machines.on_event(trigger, batch.state(trigger.id, customer), customer, observed)
+            try:
+                step = machines.on_event(trigger, batch.state(trigger.id, customer), customer, observed)
+            except Exception:
+                # A defect in one trigger must not stop the stream for every other one: this trigger
+                # skips this event (its state unchanged), loudly.
+                self.failures += 1
+                log.exception("trigger %s failed on event %s; skipped", trigger.id, event.message_id)
+                continue
             batch.apply(trigger.id, customer, step, partition)
 
     # -- timers -------------------------------------------------------------------------------

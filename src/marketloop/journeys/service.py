@@ -167,7 +167,7 @@ class TriggerService:
             created_at=existing.created_at if existing is not None else now,
             updated_at=now,
         )
-        self._repository.save(record, self._first_timers(trigger, now))
+        self._repository.save(record, self._first_timers(trigger, now), reset_state=_changed(existing, trigger))
         self._record(action, trigger.id, kind=record.kind)
         return _view(record)
 
@@ -283,6 +283,16 @@ class TriggerService:
         if trigger_id is not None and self._repository.get(trigger_id) is None:
             raise _not_found(trigger_id)
         return self._store.fires(trigger_id, limit=limit)
+
+
+def _changed(existing: TriggerRecord | None, trigger: Trigger) -> bool:
+    """Whether the definition changed in what its state means (anything but its name and `enabled`)."""
+    if existing is None:
+        return False
+    ignored = ("name", "enabled")
+    before = {k: v for k, v in msgspec.json.decode(existing.definition).items() if k not in ignored}
+    after = {k: v for k, v in as_dict(trigger).items() if k not in ignored}
+    return bool(before != after)
 
 
 def _kind(trigger: Trigger) -> str:

@@ -89,11 +89,12 @@ class Commit:
 class TriggerRepository(Protocol):
     """Trigger definitions. Ids are unique; every save bumps `revision` so processors notice changes."""
 
-    def save(self, record: TriggerRecord, timers: Sequence[StoredTimer] = ()) -> None:
+    def save(self, record: TriggerRecord, timers: Sequence[StoredTimer] = (), *, reset_state: bool = False) -> None:
         """Insert or replace the trigger and replace its scheduler timers by `timers`, in one transaction.
 
         Scheduler timers are those of `SCHEDULER_PARTITION` (a schedule's next
-        run); per-customer timers stay, their state machines tell stale ones.
+        run). With `reset_state` (the definition changed) every customer's
+        state and timers of the trigger are deleted too: it starts afresh.
         """
         ...
 

@@ -108,7 +108,7 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
 class SqlTriggerRepository(_Dialect):
     """`TriggerRepository` on the `triggers` table."""
 
-    def save(self, record: TriggerRecord, timers: Sequence[StoredTimer] = ()) -> None:
+    def save(self, record: TriggerRecord, timers: Sequence[StoredTimer] = (), *, reset_state: bool = False) -> None:
         with self._engine.begin() as connection:
             revision = connection.execute(sa.select(sa.func.coalesce(sa.func.max(triggers.c.revision), 0))).scalar()
             row = {
@@ -124,11 +124,12 @@ class SqlTriggerRepository(_Dialect):
             changed = {key: insert.excluded[key] for key in ("kind", "definition", "enabled", "revision", "updated_at")}
             connection.execute(insert.on_conflict_do_update(index_elements=["trigger_id"], set_=changed))
             # A schedule's pending run belongs to its old definition: the new one brings its own.
-            connection.execute(
-                trigger_timers.delete().where(
-                    trigger_timers.c.trigger_id == record.trigger_id, trigger_timers.c.partition == SCHEDULER_PARTITION
-                )
-            )
+            timers_of = trigger_timers.delete().where(trigger_timers.c.trigger_id == record.trigger_id)
+            if reset_state:
+                connection.execute(trigger_states.delete().where(trigger_states.c.trigger_id == record.trigger_id))
+            else:
+                timers_of = timers_of.where(trigger_timers.c.partition == SCHEDULER_PARTITION)
+            connection.execute(timers_of)
             _add_timers(connection, self, timers)
 
     def get(self, trigger_id: str) -> TriggerRecord | None:
