@@ -393,3 +393,21 @@ def test_a_failing_trigger_is_skipped_and_the_others_go_on(
     assert [f.trigger_id for f in SqlStreamStore(engine).fires()] == ["view-calc"]
     assert processor.failures == 2
     assert processor.lag(0) == 0
+
+
+def test_a_birthday_timer_survives_a_restart_and_plans_next_year(
+    engine: sa.Engine, triggers: TriggerService, clock: FrozenClock
+) -> None:
+    from .conftest import identify
+
+    triggers.save({"kind": "date", "id": "birthday", "attribute": "birthday", "yearly": True, "timezone": "UTC"})
+    log = MemoryEventLog()
+    append(log, identify(T0, birthday="1990-02-01"))
+    _processor(log, engine, clock).drain()
+    first_due = datetime.fromisoformat("2026-02-01T09:00:00+00:00")
+    assert SqlStreamStore(engine).next_due([0]) == first_due
+    clock.advance(timedelta(days=60))  # the server was down on the day
+    restarted = _processor(log, engine, clock)
+    restarted.drain()
+    assert [(f.reason, f.fired_at) for f in SqlStreamStore(engine).fires()] == [("date", first_due)]
+    assert SqlStreamStore(engine).next_due([0]) == datetime.fromisoformat("2027-02-01T09:00:00+00:00")
