@@ -263,3 +263,47 @@ def test_a_channel_rate_limit_throttles_and_tells_when_to_come_back(world: World
     world.clock.advance(timedelta(seconds=0.5))
     assert limited.send(request("r:2", customer="C4")).status is SendStatus.SENT
     assert len([r for r in world.history.records if r.customer == "C4"]) == 1  # the retry reused its decision
+
+
+def test_send_many_decides_in_one_batch_with_priority_and_takes_the_slow_path_for_known_keys(world: World) -> None:
+    world.sends.send(request("batch:known"))
+    world.grant("C5", ChannelKind.PUSH)
+    batch = [
+        request("batch:known"),  # already sent: a duplicate, nothing sent
+        request("batch:low", campaign="card", priority=1),
+        request("batch:high", campaign="maturity", priority=9),
+        request("batch:other", customer="C5"),
+        request("batch:no-consent", customer="C6"),
+    ]
+    outcomes = world.sends.send_many(batch)
+    assert [o.idempotency_key for o in outcomes] == [r.idempotency_key for r in batch]
+    by_key = {o.idempotency_key: o for o in outcomes}
+    assert by_key["batch:known"].status is SendStatus.DUPLICATE
+    # C1 had one marketing touch today; the daily cap of 2 leaves one slot: the higher priority takes it
+    assert by_key["batch:high"].status is SendStatus.SENT
+    assert by_key["batch:low"].status is SendStatus.SUPPRESSED
+    assert by_key["batch:low"].code == "cap"
+    assert by_key["batch:other"].status is SendStatus.SENT
+    assert by_key["batch:no-consent"].code == "consent"
+    assert sorted(t.idempotency_key for t in world.push.sent) == ["batch:high", "batch:known", "batch:other"]
+    assert [o.status for o in world.sends.send_many(batch[1:4])] == [
+        SendStatus.SUPPRESSED,
+        SendStatus.DUPLICATE,
+        SendStatus.DUPLICATE,
+    ]
+    with pytest.raises(MarketloopError) as twice:
+        world.sends.send_many([request("same"), request("same")])
+    assert twice.value.code == "send.duplicate-keys"
+
+
+def test_send_many_retries_what_failed(world: World) -> None:
+    world.grant("C7", ChannelKind.PUSH)
+    world.push.fail_next(retryable=True)
+    outcomes = world.sends.send_many([request("m:1"), request("m:2", customer="C7")])
+    assert [o.status for o in outcomes] == [SendStatus.RETRYING, SendStatus.SENT]
+    retry_at = outcomes[0].retry_at
+    assert retry_at is not None
+    world.clock.advance(retry_at - world.clock.now())
+    again = world.sends.send_many([request("m:1"), request("m:2", customer="C7")])
+    assert [o.status for o in again] == [SendStatus.SENT, SendStatus.DUPLICATE]
+    assert world.push.calls == 3

@@ -19,7 +19,7 @@ from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
 from marketloop.journeys.channels.workbench import InboxService, RmTaskService
 from marketloop.journeys.policy.rules import DEFAULT_POLICY, ContactRequest, Gates, decide
-from marketloop.ports.channels import DeliveryLedger, DeliveryStatus, SendResult, Touch
+from marketloop.ports.channels import Claim, DeliveryLedger, DeliveryStatus, SendResult, Touch
 from marketloop.ports.contact_policy import ContactHistory, ListEntry, Outcome, SuppressionLists
 from marketloop.ports.inbox import TaskStatus
 from marketloop.testing.channels import InMemoryContactHistory, InMemoryDeliveryLedger, InMemorySuppressionLists
@@ -216,3 +216,37 @@ def test_rm_tasks_are_listed_by_rm_and_closed_with_an_outcome(engine: sa.Engine)
     assert closed.status is TaskStatus.CLOSED
     assert closed.closed_at == T0
     assert tasks.tasks(status=TaskStatus.OPEN)[0].id != made.provider_message_id
+
+
+def test_batches_claim_complete_and_decide_in_one_go(ledger: DeliveryLedger, history: ContactHistory) -> None:
+    _claim(ledger, "sent")
+    ledger.complete("sent", SendResult(idempotency_key="sent", provider_message_id="p0"), T0)
+    _claim(ledger, "retry")
+    ledger.fail("retry", "timeout", DeliveryStatus.RETRYING, T0, T0)
+    claims = [
+        Claim(key=k, channel="sms", kind=ChannelKind.SMS, customer="C1", campaign="c") for k in ("new", "sent", "retry")
+    ]
+    rows = ledger.claim_many(claims, T0)
+    assert [r.attempts if r else None for r in rows] == [1, None, 2]
+    ledger.complete_many([SendResult(idempotency_key=k, provider_message_id=f"p-{k}") for k in ("new", "retry")], T0)
+    assert {k: d.status for k, d in ledger.get_many(["new", "retry", "none"]).items()} == {
+        "new": DeliveryStatus.ACCEPTED,
+        "retry": DeliveryStatus.ACCEPTED,
+    }
+    zone = timezone(timedelta(hours=8))
+
+    def item(index: int) -> tuple[str, datetime, object]:
+        request = ContactRequest(
+            customer="C1",
+            channel=ChannelKind.SMS,
+            purpose=Purpose.MARKETING,
+            campaign=f"c{index}",
+            at=T0,
+            timezone=zone,
+            idempotency_key=f"k{index}",
+        )
+        return ("C1", T0 - timedelta(days=1), lambda past: decide(DEFAULT_POLICY, request, Gates(), past))
+
+    records = history.decide_many([item(i) for i in range(3)])  # type: ignore[misc]
+    assert [r.outcome for r in records] == [Outcome.ALLOW, Outcome.SUPPRESS, Outcome.SUPPRESS]  # 1 SMS a day
+    assert all(r.id is not None for r in records)

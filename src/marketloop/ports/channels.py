@@ -156,6 +156,15 @@ class Delivery:
     retry_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class Claim:
+    key: str
+    channel: str
+    kind: ChannelKind
+    customer: str
+    campaign: str
+
+
 class DeliveryLedger(Protocol):
     """Durable record of every send attempt, keyed by idempotency key; the guard against sending twice."""
 
@@ -170,6 +179,18 @@ class DeliveryLedger(Protocol):
         ledger's stale time (its worker died mid-send; the provider's own
         idempotency field guards that case). Safe across threads and processes.
         """
+        ...
+
+    def claim_many(self, claims: Sequence[Claim], at: datetime) -> list[Delivery | None]:
+        """`claim` for each of `claims` (distinct keys), in one transaction; results in the same order."""
+        ...
+
+    def complete_many(self, results: Sequence[SendResult], at: datetime) -> None:
+        """`complete` for each result, in one transaction."""
+        ...
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, Delivery]:
+        """The ledger rows of those of `keys` that have one."""
         ...
 
     def complete(self, key: str, result: SendResult, at: datetime) -> None:

@@ -66,6 +66,13 @@ class ContactHistory(Protocol):
         """
         ...
 
+    def decide_many(
+        self, items: Sequence[tuple[str, datetime, Callable[[Sequence[ContactRecord]], HistoryUpdate]]]
+    ) -> list[ContactRecord]:
+        """`decide` for each (customer, since, decide) in order, in one transaction: a later item about
+        the same customer sees the records of the earlier ones. Results in the same order."""
+        ...
+
     def deactivate(self, record_id: int, reason: str) -> None:
         """Stop counting a record against caps (the touch was not delivered); keeps the row."""
         ...

@@ -25,6 +25,7 @@ from marketloop.ports.channels import (
     ENGAGED,
     STATUS_RANK,
     ChannelError,
+    Claim,
     Delivery,
     DeliveryStatus,
     Receipt,
@@ -129,6 +130,19 @@ class InMemoryDeliveryLedger:
             self._rows[key] = row
             return row
 
+    def claim_many(self, claims: Sequence[Claim], at: datetime) -> list[Delivery | None]:
+        return [
+            self.claim(key=c.key, channel=c.channel, kind=c.kind, customer=c.customer, campaign=c.campaign, at=at)
+            for c in claims
+        ]
+
+    def complete_many(self, results: Sequence[SendResult], at: datetime) -> None:
+        for result in results:
+            self.complete(result.idempotency_key, result, at)
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, Delivery]:
+        return {key: self._rows[key] for key in keys if key in self._rows}
+
     def _set(self, key: str, **changes: object) -> None:
         with self._lock:
             self._rows[key] = replace(self._rows[key], **changes)  # type: ignore[arg-type]
@@ -194,6 +208,11 @@ class InMemoryContactHistory:
                 old = self.records[record_id - 1]
                 self.records[record_id - 1] = replace(old, active=False, reason=f"{old.reason}; {update.revoke_reason}")
             return record
+
+    def decide_many(
+        self, items: Sequence[tuple[str, datetime, Callable[[Sequence[ContactRecord]], HistoryUpdate]]]
+    ) -> list[ContactRecord]:
+        return [self.decide(customer, since, decide) for customer, since, decide in items]
 
     def deactivate(self, record_id: int, reason: str) -> None:
         with self._lock:

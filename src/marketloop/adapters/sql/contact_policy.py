@@ -38,26 +38,47 @@ class SqlContactHistory:
                     raise
         raise AssertionError("unreachable")
 
+    def decide_many(
+        self, items: Sequence[tuple[str, datetime, Callable[[Sequence[ContactRecord]], HistoryUpdate]]]
+    ) -> list[ContactRecord]:
+        for attempt in range(3):
+            try:
+                with self._engine.begin() as connection:
+                    return [self._decide_in(connection, customer, since, decide) for customer, since, decide in items]
+            except sa.exc.IntegrityError:  # a first decision about a customer raced to create the lock row: retry
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def _decide_once(
         self, customer: str, since: datetime, decide: Callable[[Sequence[ContactRecord]], HistoryUpdate]
     ) -> ContactRecord:
-        c = contact_history.c
         with self._engine.begin() as connection:
-            _lock(connection, customer)
-            query = (
-                contact_history.select()
-                .where(c.customer == customer, c.effective_at >= canonical_time(since))
-                .order_by(c.effective_at, c.id)
+            return self._decide_in(connection, customer, since, decide)
+
+    def _decide_in(
+        self,
+        connection: sa.Connection,
+        customer: str,
+        since: datetime,
+        decide: Callable[[Sequence[ContactRecord]], HistoryUpdate],
+    ) -> ContactRecord:
+        c = contact_history.c
+        _lock(connection, customer)
+        query = (
+            contact_history.select()
+            .where(c.customer == customer, c.effective_at >= canonical_time(since))
+            .order_by(c.effective_at, c.id)
+        )
+        past = [_record(row) for row in connection.execute(query).mappings()]
+        update = decide(past)
+        key = connection.execute(contact_history.insert().values(**_values(update.record))).inserted_primary_key
+        if update.revoke:
+            connection.execute(
+                contact_history.update()
+                .where(c.id.in_(update.revoke), c.customer == customer)
+                .values(active=False, reason=sa.func.substr(c.reason + "; " + update.revoke_reason, 1, 1000))
             )
-            past = [_record(row) for row in connection.execute(query).mappings()]
-            update = decide(past)
-            key = connection.execute(contact_history.insert().values(**_values(update.record))).inserted_primary_key
-            if update.revoke:
-                connection.execute(
-                    contact_history.update()
-                    .where(c.id.in_(update.revoke), c.customer == customer)
-                    .values(active=False, reason=sa.func.substr(c.reason + "; " + update.revoke_reason, 1, 1000))
-                )
         return replace(update.record, id=int(key[0]) if key else None)
 
     def deactivate(self, record_id: int, reason: str) -> None:

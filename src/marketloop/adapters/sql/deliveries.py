@@ -2,12 +2,13 @@
 
 A claim is one conditional UPDATE (a RETRYING key, or a PENDING one whose
 worker died) or one INSERT guarded by the primary key, so two workers never
-both hold the same key.
+both hold the same key. `claim_many` and `complete_many` do a whole batch in
+one transaction (one fsync instead of one per touch).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from marketloop.adapters.sql.channel_tables import channel_deliveries
 from marketloop.core.audit import canonical_time
 from marketloop.core.consent import Channel as ChannelKind
-from marketloop.ports.channels import ENGAGED, STATUS_RANK, Delivery, DeliveryStatus, SendResult
+from marketloop.ports.channels import ENGAGED, STATUS_RANK, Claim, Delivery, DeliveryStatus, SendResult
 
 _SENT = [s.value for s, rank in STATUS_RANK.items() if rank >= STATUS_RANK[DeliveryStatus.ACCEPTED]]
 _SENT = [s for s in _SENT if s not in (DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value)]
@@ -31,10 +32,14 @@ class SqlDeliveryLedger:
     def claim(
         self, *, key: str, channel: str, kind: ChannelKind, customer: str, campaign: str, at: datetime
     ) -> Delivery | None:
+        claim = Claim(key=key, channel=channel, kind=kind, customer=customer, campaign=campaign)
+        return self.get(key) if self._claim_one(claim, at) else None
+
+    def _reclaim(self, key: str, at: datetime) -> sa.Update:
+        """Take a RETRYING key, or a PENDING one whose claim is stale (its worker died)."""
         d = channel_deliveries.c
-        now = canonical_time(at)
         stale = canonical_time(at - self._stale_after)
-        reclaim = (
+        return (
             channel_deliveries.update()
             .where(d.idempotency_key == key)
             .where(
@@ -43,30 +48,80 @@ class SqlDeliveryLedger:
                     sa.and_(d.status == DeliveryStatus.PENDING.value, d.updated_at < stale),
                 )
             )
-            .values(status=DeliveryStatus.PENDING.value, attempts=d.attempts + 1, updated_at=now, retry_at=None)
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                attempts=d.attempts + 1,
+                updated_at=canonical_time(at),
+                retry_at=None,
+            )
         )
+
+    def claim_many(self, claims: Sequence[Claim], at: datetime) -> list[Delivery | None]:
         try:
             with self._engine.begin() as connection:
-                if connection.execute(reclaim).rowcount == 0:
-                    connection.execute(
-                        channel_deliveries.insert().values(
-                            idempotency_key=key,
-                            channel=channel,
-                            kind=kind.value,
-                            customer=customer,
-                            campaign=campaign[:200],
-                            status=DeliveryStatus.PENDING.value,
-                            attempts=1,
-                            provider_message_id="",
-                            error="",
-                            parts=0,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
+                taken = [self._claim_in(connection, claim, at) for claim in claims]
+        except sa.exc.IntegrityError:  # another worker inserted one of the keys meanwhile: claim one by one
+            taken = [self._claim_one(claim, at) for claim in claims]
+        found = self.get_many([c.key for c, ok in zip(claims, taken, strict=True) if ok])
+        return [found.get(c.key) if ok else None for c, ok in zip(claims, taken, strict=True)]
+
+    def _claim_one(self, claim: Claim, at: datetime) -> bool:
+        try:
+            with self._engine.begin() as connection:
+                return self._claim_in(connection, claim, at)
         except sa.exc.IntegrityError:
-            return None  # the key exists and is not claimable: sent, failed, dead or being sent
-        return self.get(key)
+            return False
+
+    def _claim_in(self, connection: sa.Connection, claim: Claim, at: datetime) -> bool:
+        d = channel_deliveries.c
+        now = canonical_time(at)
+        if connection.execute(self._reclaim(claim.key, at)).rowcount:
+            return True
+        if connection.execute(sa.select(d.status).where(d.idempotency_key == claim.key)).first() is not None:
+            return False
+        connection.execute(
+            channel_deliveries.insert().values(
+                idempotency_key=claim.key,
+                channel=claim.channel,
+                kind=claim.kind.value,
+                customer=claim.customer,
+                campaign=claim.campaign[:200],
+                status=DeliveryStatus.PENDING.value,
+                attempts=1,
+                provider_message_id="",
+                error="",
+                parts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return True
+
+    def complete_many(self, results: Sequence[SendResult], at: datetime) -> None:
+        d = channel_deliveries.c
+        when = canonical_time(at)
+        with self._engine.begin() as connection:
+            for result in results:
+                connection.execute(
+                    channel_deliveries.update()
+                    .where(d.idempotency_key == result.idempotency_key)
+                    .values(
+                        status=result.status.value,
+                        provider_message_id=result.provider_message_id[:200],
+                        parts=result.parts,
+                        error="",
+                        updated_at=when,
+                    )
+                )
+
+    def get_many(self, keys: Sequence[str]) -> Mapping[str, Delivery]:
+        d = channel_deliveries.c
+        found: dict[str, Delivery] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(keys), 500):
+                query = channel_deliveries.select().where(d.idempotency_key.in_(list(keys[start : start + 500])))
+                found |= {row["idempotency_key"]: _delivery(row) for row in connection.execute(query).mappings()}
+        return found
 
     def complete(self, key: str, result: SendResult, at: datetime) -> None:
         self._set(

@@ -15,13 +15,14 @@ counting against caps.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
 from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
-from marketloop.journeys.channels.content import decorate_sms, render
+from marketloop.journeys.channels.content import decorate_sms
 from marketloop.journeys.channels.preferences import best_channel
 from marketloop.journeys.channels.ratelimit import RateLimiter
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
@@ -33,10 +34,12 @@ from marketloop.journeys.channels.sending import (
     SendStatus,
     check_request,
 )
-from marketloop.journeys.policy.service import ContactPolicyService, Content, PolicyQuery
+from marketloop.journeys.channels.touches import SmsDress, build_touch, policy_query
+from marketloop.journeys.policy.service import ContactPolicyService
 from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.channels import (
     ChannelError,
+    Claim,
     Delivery,
     DeliveryLedger,
     DeliveryStatus,
@@ -52,14 +55,6 @@ _LEDGER_OUTCOME = {
     DeliveryStatus.PENDING: SendStatus.DUPLICATE,
     DeliveryStatus.RETRYING: SendStatus.RETRYING,
 }
-
-
-@dataclass(frozen=True, kw_only=True)
-class SmsDress:
-    """What every SMS carries: the registered signature and, for marketing, the opt-out."""
-
-    signature: str = ""
-    opt_out: str = "拒收请回复R"
 
 
 DEFAULT_RETRY = RetrySchedule()
@@ -97,15 +92,79 @@ class SendService:
         known = self._ledger.get(request.idempotency_key)
         if known is not None and (known.status is not DeliveryStatus.RETRYING or _not_yet(known, self._clock.now())):
             return self._known(known)
-        touch = self._touch(request, configured)
+        touch = build_touch(request, configured.kind, self._sms)
         decision = self._decision(request, configured, touch)
-        if decision.outcome is Outcome.SUPPRESS or not decision.active:
-            return _outcome(
-                touch, configured.name, SendStatus.SUPPRESSED, decision, code=decision.code, reason=decision.reason
+        return self._early(configured, touch, decision) or self._deliver(configured, touch, decision)
+
+    def send_many(self, requests: Sequence[SendRequest]) -> list[SendOutcome]:
+        """Many touches with one transaction each for the decisions, the claims and the results (the batch
+        path of the journey engine). A touch with a ledger row or an earlier decision (a retry, a deferred
+        touch now due) takes the one-by-one path. Outcomes in the order of `requests`."""
+        for request in requests:
+            check_request(request)
+        keys = [r.idempotency_key.strip() for r in requests]
+        if len(set(keys)) != len(keys):
+            raise MarketloopError(
+                kind=ErrorKind.INVALID, code="send.duplicate-keys", title="The same idempotency key twice in a batch"
             )
-        if decision.effective_at > self._clock.now():
+        known = self._ledger.get_many(keys)
+        outcomes: dict[int, SendOutcome] = {}
+        fresh: list[tuple[int, SendRequest, ConfiguredChannel, Touch]] = []
+        for index, request in enumerate(requests):
+            if keys[index] in known or self._policy.decision_for(request.customer, keys[index]) is not None:
+                outcomes[index] = self.send(request)
+                continue
+            configured = self._resolve(request)
+            fresh.append((index, request, configured, build_touch(request, configured.kind, self._sms)))
+        decisions = self._policy.check_many([policy_query(request, touch) for _, request, _, touch in fresh])
+        due = []
+        for (index, _, configured, touch), decision in zip(fresh, decisions, strict=True):
+            early = self._early(configured, touch, decision)
+            if early is not None:
+                outcomes[index] = early
+            else:
+                due.append((index, configured, touch, decision))
+        outcomes |= self._deliver_many(due)
+        return [outcomes[i] for i in range(len(requests))]
+
+    def _early(self, configured: ConfiguredChannel, touch: Touch, decision: ContactRecord) -> SendOutcome | None:
+        """The outcome when the touch is not to be sent now (suppressed, deferred, no address, throttled)."""
+        now = self._clock.now()
+        if decision.outcome is Outcome.SUPPRESS or not decision.active:
+            return _outcome(touch, configured.name, SendStatus.SUPPRESSED, decision)
+        if decision.effective_at > now:
             return _outcome(touch, configured.name, SendStatus.DEFERRED, decision, retry_at=decision.effective_at)
-        return self._deliver(configured, touch, decision)
+        if not touch.address:
+            reason = f"no {configured.kind} address for the customer"
+            return self._give_up(touch, configured.name, decision, "no-address", reason)
+        wait = self._limiter.acquire(configured.name)
+        if wait > 0:
+            return _outcome(
+                touch, configured.name, SendStatus.THROTTLED, decision, retry_at=_after(now, wait), code="rate-limit"
+            )
+        return None
+
+    def _deliver_many(self, due: list[tuple[int, ConfiguredChannel, Touch, ContactRecord]]) -> dict[int, SendOutcome]:
+        claims = [
+            Claim(key=t.idempotency_key, channel=c.name, kind=c.kind, customer=t.customer, campaign=t.campaign)
+            for _, c, t, _ in due
+        ]
+        claimed_rows = self._ledger.claim_many(claims, self._clock.now())
+        outcomes: dict[int, SendOutcome] = {}
+        results = []
+        for (index, configured, touch, decision), claimed in zip(due, claimed_rows, strict=True):
+            if claimed is None:
+                outcomes[index] = _outcome(touch, configured.name, SendStatus.DUPLICATE, decision)
+                continue
+            try:
+                result = configured.channel.send(touch)
+            except ChannelError as error:
+                outcomes[index] = self._failed(touch, decision, claimed, error)
+                continue
+            results.append(result)
+            outcomes[index] = _sent(touch, configured.name, decision, result.provider_message_id, claimed.attempts)
+        self._ledger.complete_many(results, self._clock.now())
+        return outcomes
 
     def test_send(self, channel: str, address: str, text: str, *, title: str = "") -> SendOutcome:
         """A test message to a staff address (测试发送): content compliance applies, caps and consent do not
@@ -134,7 +193,7 @@ class SendService:
             campaign="test-send",
         )
         decision = _test_decision(touch, self._clock.now())
-        outcome = self._deliver(configured, touch, decision)
+        outcome = self._early(configured, touch, decision) or self._deliver(configured, touch, decision)
         if self._audit is not None:
             details = {"channel": channel, "status": outcome.status.value, "key": key}
             self._audit.record("channel.test_send", f"channel:{channel}", details=details)
@@ -159,50 +218,8 @@ class SendService:
             attempts=known.attempts,
         )
 
-    def _touch(self, request: SendRequest, configured: ConfiguredChannel) -> Touch:
-        message = request.message
-        body = render(message.text, message.variables, pointer="/message/text")
-        title = render(message.title, message.variables, pointer="/message/title")
-        if configured.kind is ChannelKind.SMS:
-            marketing = request.purpose is Purpose.MARKETING
-            body = decorate_sms(body, signature=self._sms.signature, opt_out=self._sms.opt_out, marketing=marketing)
-        customer = request.customer.strip()
-        address = request.addresses.get(configured.kind, "")
-        if not address and configured.kind in (ChannelKind.INAPP, ChannelKind.RM):
-            address = customer
-        return Touch(
-            idempotency_key=request.idempotency_key.strip(),
-            customer=customer,
-            channel=configured.kind,
-            purpose=request.purpose,
-            address=address,
-            body=body,
-            title=title,
-            template_id=message.template_id,
-            variables=dict(message.variables),
-            link=message.link,
-            campaign=request.campaign,
-            journey=request.journey,
-            sender=request.sender,
-        )
-
     def _decision(self, request: SendRequest, configured: ConfiguredChannel, touch: Touch) -> ContactRecord:
-        query = PolicyQuery(
-            customer=touch.customer,
-            channel=configured.kind,
-            purpose=request.purpose,
-            campaign=request.campaign,
-            priority=request.priority,
-            timezone=request.timezone,
-            idempotency_key=touch.idempotency_key,
-            caps=request.caps,
-            content=Content(
-                text=touch.body,
-                product_type=request.message.product_type,
-                product_risk=request.message.product_risk,
-                customer_tolerance=request.customer_tolerance,
-            ),
-        )
+        query = policy_query(request, touch)
         earlier = self._policy.decision_for(touch.customer, touch.idempotency_key)
         if earlier is None or earlier.channel is not configured.kind:
             return self._policy.check(query)
@@ -214,16 +231,7 @@ class SendService:
         return earlier
 
     def _deliver(self, configured: ConfiguredChannel, touch: Touch, decision: ContactRecord) -> SendOutcome:
-        if not touch.address:
-            return self._give_up(
-                touch, configured.name, decision, "no-address", f"no {configured.kind} address for the customer"
-            )
-        wait = self._limiter.acquire(configured.name)
         now = self._clock.now()
-        if wait > 0:
-            return _outcome(
-                touch, configured.name, SendStatus.THROTTLED, decision, retry_at=_after(now, wait), code="rate-limit"
-            )
         claimed = self._ledger.claim(
             key=touch.idempotency_key,
             channel=configured.name,
@@ -240,15 +248,7 @@ class SendService:
         except ChannelError as error:
             return self._failed(touch, decision, claimed, error)
         self._ledger.complete(touch.idempotency_key, result, self._clock.now())
-        return _outcome(
-            touch,
-            configured.name,
-            SendStatus.SENT,
-            decision,
-            provider_message_id=result.provider_message_id,
-            attempts=claimed.attempts,
-            code="sent",
-        )
+        return _sent(touch, configured.name, decision, result.provider_message_id, claimed.attempts)
 
     def _failed(self, touch: Touch, decision: ContactRecord, claimed: Delivery, error: ChannelError) -> SendOutcome:
         channel = claimed.channel
@@ -302,6 +302,12 @@ def _not_yet(known: Delivery, now: datetime) -> bool:
 
 def _after(now: datetime, seconds: float) -> datetime:
     return now + timedelta(seconds=seconds)
+
+
+def _sent(touch: Touch, channel: str, decision: ContactRecord, provider_id: str, attempts: int) -> SendOutcome:
+    return _outcome(
+        touch, channel, SendStatus.SENT, decision, provider_message_id=provider_id, attempts=attempts, code="sent"
+    )
 
 
 def _outcome(

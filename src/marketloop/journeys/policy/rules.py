@@ -247,8 +247,3 @@ def _update(request: ContactRequest, outcome: Outcome, code: str, reason: str, w
             active=outcome is not Outcome.SUPPRESS,
         )
     )
-
-
-def arbitration_order(requests: Sequence[ContactRequest]) -> list[ContactRequest]:
-    """Requests that compete the same day, decided highest priority first (then in arrival order)."""
-    return [r for _, r in sorted(enumerate(requests), key=lambda pair: (-pair[1].priority, pair[0]))]

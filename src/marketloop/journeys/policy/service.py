@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
+from functools import partial
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +25,6 @@ from marketloop.journeys.policy.rules import (
     ContactPolicy,
     ContactRequest,
     Gates,
-    arbitration_order,
     decide,
     history_since,
 )
@@ -133,13 +133,19 @@ class ContactPolicyService:
         return replace(self.policy, caps=self.policy.caps + own)
 
     def check_many(self, queries: Sequence[PolicyQuery]) -> list[ContactRecord]:
-        """Decide competing requests highest priority first; results in the order of `queries`."""
+        """Decide and record many requests in one transaction, highest priority first (then in the given order,
+        so competing campaigns for the same customer's cap are arbitrated); results in the order of `queries`."""
         requests = [self._request(q) for q in queries]
-        order = arbitration_order(requests)
-        decided: dict[int, ContactRecord] = {}
-        for request in order:
-            index = next(i for i, r in enumerate(requests) if r is request)
-            decided[index] = self.check(queries[index])
+        order = sorted(range(len(queries)), key=lambda i: (-requests[i].priority, i))
+        items = []
+        for index in order:
+            query, request = queries[index], requests[index]
+            gates, _, _ = self._gates(query, request.at)
+            policy = self._policy_for(query)
+            since = history_since(policy, request.at, request.timezone)
+            items.append((request.customer, since, partial(decide, policy, request, gates)))
+        records = self._history.decide_many(items)
+        decided = dict(zip(order, records, strict=True))
         return [decided[i] for i in range(len(queries))]
 
     def explain(self, query: PolicyQuery) -> Explanation:
