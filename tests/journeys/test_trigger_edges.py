@@ -152,3 +152,29 @@ def test_cli_create_list_test_and_errors(
     assert "cannot read" in err
     code, _, _ = run_cli(monkeypatch, capsys, "triggers", "disable", "nope", "--data-dir", data)
     assert code == 3
+
+
+def test_journey_step_types_and_validation_over_http(client: TestClient, container: Container) -> None:
+    reader = grant(container.access, "analyst")
+    types = client.get("/v1/journeys/step-types", headers=reader).json()
+    assert [t["type"] for t in types] == ["entry", "wait", "branch", "split", "send", "goal", "exit"]
+    journey = {
+        "id": "welcome",
+        "name": "代发客户欢迎",
+        "steps": [
+            {"id": "start", "type": "entry", "settings": {"source": "api"}, "next": {"next": "push"}},
+            {"id": "push", "type": "send", "settings": {"channel": "push", "template": "welcome"},
+             "next": {"sent": "done", "suppressed": "done", "failed": "done"}},
+            {"id": "done", "type": "exit"},
+        ],
+    }  # fmt: skip
+    valid = client.post("/v1/journeys/validate", json=journey, headers=reader)
+    assert valid.status_code == 200, valid.text
+    assert valid.json()["steps"]["push"] == ["sent", "suppressed", "failed"]
+    journey["steps"][1]["next"] = {"sent": "nowhere"}  # type: ignore[index]
+    invalid = client.post("/v1/journeys/validate", json=journey, headers=reader)
+    assert invalid.status_code == 400
+    assert invalid.headers["content-type"] == "application/problem+json"
+    pointers = [e["pointer"] for e in invalid.json()["errors"]]
+    assert pointers == ["/steps/1/next/sent", "/steps/1/next", "/steps/1/next"]
+    assert client.get("/v1/journeys/step-types").status_code == 401
