@@ -20,7 +20,9 @@ What it does:
    catch-up rate on the same records in a fresh store (a backlog, not paced).
 
 Prints one JSON line. Target: fires within seconds (p99 well under 1 s).
-`--quick` runs 200 events/s for 10 s.
+`--quick` runs 200 events/s for 10 s. `--oneid` keys customers by OneID as
+`marketloop serve` does (the identity graph in memory; serve also persists
+new links to DuckDB); the catch-up and raw loop rows stay without it.
 """
 
 from __future__ import annotations
@@ -45,8 +47,11 @@ from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
 from marketloop.core.events import Event
+from marketloop.identity.service import IdentityService
 from marketloop.journeys.processor import StreamProcessor
 from marketloop.journeys.service import TriggerService
+from marketloop.security.crypto import FieldCipher, FieldKeys
+from marketloop.testing.identity import MemoryIdentityStore
 
 INFLOW = {
     "kind": "event",
@@ -172,6 +177,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--absence-seconds", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="200 events/s for 10 s")
+    parser.add_argument(
+        "--oneid", action="store_true", help="key customers by OneID as serve does (in-memory identity store)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rate, args.seconds, args.customers = 200.0, 10.0, 10_000
@@ -182,7 +190,10 @@ def main() -> None:
 def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     log = FileLog(folder / "log", partitions=2)
     engine, store, repository = open_store(folder / "state.sqlite", args.absence_seconds)
-    processor = StreamProcessor(log, store, repository, SystemClock(), poll_seconds=0.005)
+    resolver = None
+    if args.oneid:
+        resolver = IdentityService(MemoryIdentityStore(), FieldCipher(FieldKeys.generate()), SystemClock())
+    processor = StreamProcessor(log, store, repository, SystemClock(), poll_seconds=0.005, resolver=resolver)
     received: dict[str, datetime] = {}
     processor.start()
     try:
@@ -209,6 +220,7 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(took, 1),
         "events": events,
         "customers": args.customers,
+        "oneid": args.oneid,
         "event_fires": len(event_ms),
         "absence_fires": len(absence_ms),
         "p50_ms": round(percentile(event_ms, 0.5), 2),
