@@ -30,56 +30,21 @@ class SqlContactHistory:
     def decide(
         self, customer: str, since: datetime, decide: Callable[[Sequence[ContactRecord]], HistoryUpdate]
     ) -> ContactRecord:
-        for attempt in range(3):
-            try:
-                return self._decide_once(customer, since, decide)
-            except sa.exc.IntegrityError:  # two first decisions raced to create the lock row; the loser retries
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return self.decide_many([(customer, since, decide)])[0]
 
     def decide_many(
         self, items: Sequence[tuple[str, datetime, Callable[[Sequence[ContactRecord]], HistoryUpdate]]]
     ) -> list[ContactRecord]:
+        if not items:
+            return []
         for attempt in range(3):
             try:
                 with self._engine.begin() as connection:
-                    return [self._decide_in(connection, customer, since, decide) for customer, since, decide in items]
+                    return _decide_batch(connection, items)
             except sa.exc.IntegrityError:  # a first decision about a customer raced to create the lock row: retry
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    def _decide_once(
-        self, customer: str, since: datetime, decide: Callable[[Sequence[ContactRecord]], HistoryUpdate]
-    ) -> ContactRecord:
-        with self._engine.begin() as connection:
-            return self._decide_in(connection, customer, since, decide)
-
-    def _decide_in(
-        self,
-        connection: sa.Connection,
-        customer: str,
-        since: datetime,
-        decide: Callable[[Sequence[ContactRecord]], HistoryUpdate],
-    ) -> ContactRecord:
-        c = contact_history.c
-        _lock(connection, customer)
-        query = (
-            contact_history.select()
-            .where(c.customer == customer, c.effective_at >= canonical_time(since))
-            .order_by(c.effective_at, c.id)
-        )
-        past = [_record(row) for row in connection.execute(query).mappings()]
-        update = decide(past)
-        key = connection.execute(contact_history.insert().values(**_values(update.record))).inserted_primary_key
-        if update.revoke:
-            connection.execute(
-                contact_history.update()
-                .where(c.id.in_(update.revoke), c.customer == customer)
-                .values(active=False, reason=sa.func.substr(c.reason + "; " + update.revoke_reason, 1, 1000))
-            )
-        return replace(update.record, id=int(key[0]) if key else None)
 
     def deactivate(self, record_id: int, reason: str) -> None:
         c = contact_history.c
@@ -97,15 +62,8 @@ class SqlContactHistory:
         return _record(found) if found is not None else None
 
     def find(self, customer: str, idempotency_key: str) -> ContactRecord | None:
-        c = contact_history.c
-        query = (
-            contact_history.select()
-            .where(c.customer == customer, c.idempotency_key == idempotency_key)
-            .order_by(c.id.desc())
-            .limit(1)
-        )
         with self._engine.connect() as connection:
-            found = connection.execute(query).mappings().first()
+            found = connection.execute(_FIND, {"who": customer, "key": idempotency_key}).mappings().first()
         return _record(found) if found is not None else None
 
     def history(self, customer: str, *, limit: int = 100) -> list[ContactRecord]:
@@ -123,13 +81,83 @@ class SqlContactHistory:
             return {str(code): int(n) for code, n in connection.execute(query)}
 
 
-def _lock(connection: sa.Connection, customer: str) -> None:
-    locks = contact_locks.c
-    updated = connection.execute(
-        contact_locks.update().where(locks.customer == customer).values(version=locks.version + 1)
+# Statements built once with bind parameters: SQLAlchemy then reuses their compiled form on every call.
+_H = contact_history.c
+_FIND = (
+    contact_history.select()
+    .where(_H.customer == sa.bindparam("who"), _H.idempotency_key == sa.bindparam("key"))
+    .order_by(_H.id.desc())
+    .limit(1)
+)
+_S = suppression_entries.c
+_MEMBERSHIPS = (
+    suppression_entries.select()
+    .where(_S.customer == sa.bindparam("who"), _S.added_at <= sa.bindparam("at"))
+    .where(sa.or_(_S.until.is_(None), _S.until > sa.bindparam("at")))
+    .order_by(_S.list_name)
+)
+_LOCK = contact_locks.update().where(contact_locks.c.customer == sa.bindparam("who"))
+_LOCK = _LOCK.values(version=contact_locks.c.version + 1)
+_CHUNK = 500
+
+
+def _decide_batch(
+    connection: sa.Connection,
+    items: Sequence[tuple[str, datetime, Callable[[Sequence[ContactRecord]], HistoryUpdate]]],
+) -> list[ContactRecord]:
+    """Lock every customer of the batch, read their histories at once, decide in order (a later item sees the
+    earlier ones), insert all records in one statement."""
+    customers = sorted({customer for customer, _, _ in items})
+    _lock_many(connection, customers)
+    past = _histories(connection, customers, min(since for _, since, _ in items))
+    updates: list[HistoryUpdate] = []
+    for customer, since, decide in items:
+        update = decide([r for r in past[customer] if r.effective_at >= since])
+        updates.append(update)
+        revoked = set(update.revoke)
+        past[customer] = [replace(r, active=False) if r.id in revoked else r for r in past[customer]]
+        past[customer].append(update.record)
+    inserted = connection.execute(
+        contact_history.insert().returning(contact_history.c.id, sort_by_parameter_order=True),
+        [_values(u.record) for u in updates],
     )
-    if updated.rowcount == 0:
-        connection.execute(contact_locks.insert().values(customer=customer, version=1))
+    ids = [int(i) for i in inserted.scalars().all()]
+    c = contact_history.c
+    for update in updates:
+        if update.revoke:
+            connection.execute(
+                contact_history.update()
+                .where(c.id.in_(update.revoke), c.customer == update.record.customer)
+                .values(active=False, reason=sa.func.substr(c.reason + "; " + update.revoke_reason, 1, 1000))
+            )
+    return [replace(u.record, id=i) for u, i in zip(updates, ids, strict=True)]
+
+
+def _lock_many(connection: sa.Connection, customers: list[str]) -> None:
+    """Update each customer's lock row first (the write that serialises decisions), then create missing ones."""
+    connection.execute(_LOCK, [{"who": customer} for customer in customers])
+    locks = contact_locks.c
+    existing: set[str] = set()
+    for start in range(0, len(customers), _CHUNK):
+        chunk = customers[start : start + _CHUNK]
+        existing |= set(connection.execute(sa.select(locks.customer).where(locks.customer.in_(chunk))).scalars())
+    missing = [{"customer": customer, "version": 1} for customer in customers if customer not in existing]
+    if missing:
+        connection.execute(contact_locks.insert(), missing)
+
+
+def _histories(connection: sa.Connection, customers: list[str], since: datetime) -> dict[str, list[ContactRecord]]:
+    c = contact_history.c
+    found: dict[str, list[ContactRecord]] = {customer: [] for customer in customers}
+    for start in range(0, len(customers), _CHUNK):
+        query = (
+            contact_history.select()
+            .where(c.customer.in_(customers[start : start + _CHUNK]), c.effective_at >= canonical_time(since))
+            .order_by(c.effective_at, c.id)
+        )
+        for row in connection.execute(query).mappings():
+            found[row["customer"]].append(_record(row))
+    return found
 
 
 def _values(record: ContactRecord) -> dict[str, object]:
@@ -198,16 +226,9 @@ class SqlSuppressionLists:
         return deleted.rowcount > 0
 
     def memberships(self, customer: str, at: datetime) -> Sequence[ListEntry]:
-        s = suppression_entries.c
         moment = canonical_time(at)
-        query = (
-            suppression_entries.select()
-            .where(s.customer == customer, s.added_at <= moment)
-            .where(sa.or_(s.until.is_(None), s.until > moment))
-            .order_by(s.list_name)
-        )
         with self._engine.connect() as connection:
-            return [_entry(row) for row in connection.execute(query).mappings()]
+            return [_entry(row) for row in connection.execute(_MEMBERSHIPS, {"who": customer, "at": moment}).mappings()]
 
     def entries(self, list_name: str, *, limit: int = 1000) -> list[ListEntry]:
         s = suppression_entries.c

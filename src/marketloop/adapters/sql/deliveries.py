@@ -3,11 +3,13 @@
 A claim is one conditional UPDATE (a RETRYING key, or a PENDING one whose
 worker died) or one INSERT guarded by the primary key, so two workers never
 both hold the same key. `claim_many` and `complete_many` do a whole batch in
-one transaction (one fsync instead of one per touch).
+one transaction (one fsync instead of one per touch); while a batch-claimed row is pending, `error` holds the
+batch's claim token, which is how the batch tells the rows it took from rows others hold.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
@@ -57,13 +59,34 @@ class SqlDeliveryLedger:
         )
 
     def claim_many(self, claims: Sequence[Claim], at: datetime) -> list[Delivery | None]:
+        if not claims:
+            return []
+        token = f"claim:{uuid.uuid4().hex}"  # marks the rows this batch took, until complete / fail overwrite it
         try:
             with self._engine.begin() as connection:
-                taken = [self._claim_in(connection, claim, at) for claim in claims]
+                self._claim_batch(connection, claims, at, token)
+            mine = {k: d for k, d in self.get_many([c.key for c in claims]).items() if d.error == token}
         except sa.exc.IntegrityError:  # another worker inserted one of the keys meanwhile: claim one by one
-            taken = [self._claim_one(claim, at) for claim in claims]
-        found = self.get_many([c.key for c, ok in zip(claims, taken, strict=True) if ok])
-        return [found.get(c.key) if ok else None for c, ok in zip(claims, taken, strict=True)]
+            taken = {c.key for c in claims if self._claim_one(c, at)}
+            mine = {k: d for k, d in self.get_many(sorted(taken)).items()}
+        return [mine.get(c.key) for c in claims]
+
+    def _claim_batch(self, connection: sa.Connection, claims: Sequence[Claim], at: datetime, token: str) -> None:
+        """Reclaim what may be reclaimed (the first statement is a write: it takes the lock on SQLite), then insert
+        the keys that have no row; both stamp `token`."""
+        d = channel_deliveries.c
+        now, stale = canonical_time(at), canonical_time(at - self._stale_after)
+        connection.execute(_RECLAIM, [{"k": c.key, "stale": stale, "now": now, "token": token} for c in claims])
+        keys = [c.key for c in claims]
+        existing: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            existing |= set(
+                connection.execute(sa.select(d.idempotency_key).where(d.idempotency_key.in_(chunk))).scalars()
+            )
+        new = [_new_row(c, now, token) for c in claims if c.key not in existing]
+        if new:
+            connection.execute(channel_deliveries.insert(), new)
 
     def _claim_one(self, claim: Claim, at: datetime) -> bool:
         try:
@@ -98,21 +121,21 @@ class SqlDeliveryLedger:
         return True
 
     def complete_many(self, results: Sequence[SendResult], at: datetime) -> None:
-        d = channel_deliveries.c
+        if not results:
+            return
         when = canonical_time(at)
+        params = [
+            {
+                "k": r.idempotency_key,
+                "st": r.status.value,
+                "pid": r.provider_message_id[:200],
+                "parts": r.parts,
+                "now": when,
+            }
+            for r in results
+        ]
         with self._engine.begin() as connection:
-            for result in results:
-                connection.execute(
-                    channel_deliveries.update()
-                    .where(d.idempotency_key == result.idempotency_key)
-                    .values(
-                        status=result.status.value,
-                        provider_message_id=result.provider_message_id[:200],
-                        parts=result.parts,
-                        error="",
-                        updated_at=when,
-                    )
-                )
+            connection.execute(_COMPLETE, params)
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, Delivery]:
         d = channel_deliveries.c
@@ -194,6 +217,56 @@ class SqlDeliveryLedger:
             query = query.where(d.status == status.value)
         with self._engine.connect() as connection:
             return [_delivery(row) for row in connection.execute(query).mappings()]
+
+
+_D = channel_deliveries.c
+_RECLAIM = (
+    channel_deliveries.update()
+    .where(_D.idempotency_key == sa.bindparam("k"))
+    .where(
+        sa.or_(
+            _D.status == DeliveryStatus.RETRYING.value,
+            sa.and_(_D.status == DeliveryStatus.PENDING.value, _D.updated_at < sa.bindparam("stale")),
+        )
+    )
+    .values(
+        status=DeliveryStatus.PENDING.value,
+        attempts=_D.attempts + 1,
+        updated_at=sa.bindparam("now"),
+        retry_at=None,
+        error=sa.bindparam("token"),
+    )
+)
+
+
+_COMPLETE = (
+    channel_deliveries.update()
+    .where(_D.idempotency_key == sa.bindparam("k"))
+    .values(
+        status=sa.bindparam("st"),
+        provider_message_id=sa.bindparam("pid"),
+        parts=sa.bindparam("parts"),
+        error="",
+        updated_at=sa.bindparam("now"),
+    )
+)
+
+
+def _new_row(claim: Claim, now: str, token: str) -> dict[str, object]:
+    return {
+        "idempotency_key": claim.key,
+        "channel": claim.channel,
+        "kind": claim.kind.value,
+        "customer": claim.customer,
+        "campaign": claim.campaign[:200],
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 1,
+        "provider_message_id": "",
+        "error": token,
+        "parts": 0,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _delivery(row: sa.RowMapping) -> Delivery:
