@@ -12,7 +12,8 @@ from marketloop.core.consent import ConsentStatus, Purpose
 from marketloop.journeys.channels.receipts import ReceiptService
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
 from marketloop.journeys.channels.sending import Message, SendRequest
-from marketloop.journeys.channels.service import SendService, SmsDress
+from marketloop.journeys.channels.service import SendService
+from marketloop.journeys.channels.touches import SmsDress
 from marketloop.journeys.channels.waves import FallbackRunner
 from marketloop.journeys.policy.rules import DEFAULT_POLICY
 from marketloop.journeys.policy.service import ContactPolicyService

@@ -35,7 +35,8 @@ from marketloop.journeys.channels.ratelimit import RateLimiter
 from marketloop.journeys.channels.receipts import ReceiptService
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
 from marketloop.journeys.channels.sending import RetrySchedule
-from marketloop.journeys.channels.service import SendService, SmsDress
+from marketloop.journeys.channels.service import SendService
+from marketloop.journeys.channels.touches import SmsDress
 from marketloop.journeys.channels.waves import FallbackRunner
 from marketloop.journeys.channels.workbench import InboxService, RmTaskService
 from marketloop.journeys.policy.lists import SuppressionListService
