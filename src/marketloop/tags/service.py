@@ -56,6 +56,14 @@ PROFILE_PLATFORM_FIELDS = {
 CUSTOMER_EVENTS = EventSource(relation="customer_events", customer="cust_no")
 
 
+@dataclass(kw_only=True)
+class _Saving:
+    """What saving tags checks against, read once per save (or once for a whole library)."""
+
+    catalog: Catalog
+    reads: dict[str, tuple[str, ...]]  # rule tag → the tags it reads
+
+
 def _not_found(what: str) -> MarketloopError:
     return MarketloopError(kind=ErrorKind.NOT_FOUND, code="tags.not-found", title=f"No tag {what}")
 
@@ -109,6 +117,13 @@ class TagService:
         """Save `draft` as a new tag or as the next version of the tag of that name (every version is kept)."""
         check_name(draft.name)
         self._ensure_library()
+        return self._save(draft, self._saving([draft.name]))
+
+    def _saving(self, names: builtins.list[str]) -> _Saving:
+        reads = {t.name: t.lineage.tags for t in self._repository.list() if t.kind == TagKind.RULE}
+        return _Saving(catalog=self.catalog(names), reads=reads)
+
+    def _save(self, draft: TagDraft, saving: _Saving) -> TagVersion:
         previous = self._repository.latest(draft.name)
         if previous is not None and previous.kind != draft.kind:
             raise invalid(
@@ -117,7 +132,7 @@ class TagService:
                 f"{draft.name} is a {previous.kind.value} tag; create a new tag for a {draft.kind.value} one",
                 [FieldError(pointer="/kind", detail=f"must stay {previous.kind.value}")],
             )
-        definition, values, lineage = self._checked(draft)
+        definition, values, lineage = self._checked(draft, saving)
         version = TagVersion(
             name=draft.name,
             version=previous.version + 1 if previous else 1,
@@ -135,9 +150,11 @@ class TagService:
             created_at=self._clock.now(),
         )
         self._repository.add(version)
+        if draft.kind == TagKind.RULE:
+            saving.reads[draft.name] = lineage.tags
         return version
 
-    def _checked(self, draft: TagDraft) -> tuple[dict[str, object] | None, tuple[str, ...], Lineage]:
+    def _checked(self, draft: TagDraft, saving: _Saving) -> tuple[dict[str, object] | None, tuple[str, ...], Lineage]:
         if draft.kind != TagKind.RULE:
             if draft.definition:
                 raise invalid(
@@ -148,23 +165,21 @@ class TagService:
                 )
             return None, tuple(dict.fromkeys(draft.values)), Lineage()
         rule = parse_rule(draft.definition)
-        bound = bind_rule(draft.name, rule, self.catalog([draft.name]), self._lookup)
-        self._check_cycles(draft.name, bound)
+        bound = bind_rule(draft.name, rule, saving.catalog, self._lookup)
+        dependency_levels({**saving.reads, draft.name: bound.lineage.tags})  # raises on a cycle
         return rule.document(), rule.values(), bound.lineage
-
-    def _check_cycles(self, name: str, bound: BoundRule) -> None:
-        reads = {t.name: t.lineage.tags for t in self._repository.list() if t.kind == TagKind.RULE}
-        reads[name] = bound.lineage.tags
-        dependency_levels(reads)
 
     def install_library(self, drafts: builtins.list[TagDraft] | None = None) -> builtins.list[TagVersion]:
         """Save the starter library's tags that are new or differ from their newest version; returns those saved."""
+        chosen = drafts if drafts is not None else load_library()
+        saving = self._saving([d.name for d in chosen])
         saved = []
-        for draft in drafts if drafts is not None else load_library():
+        for draft in chosen:
+            check_name(draft.name)
             current = self._repository.latest(draft.name)
             if current is not None and _same(current, draft):
                 continue
-            saved.append(self.create(draft))
+            saved.append(self._save(draft, saving))
         return saved
 
     def list(self) -> builtins.list[TagVersion]:
