@@ -172,3 +172,18 @@ def test_an_unreadable_file_is_a_readable_error(monkeypatch, capsys, tmp_path) -
     code, _, err = analyze(monkeypatch, capsys, broken, "--variant-col", "v", "--control", "a", "--metric", "y")
     assert code == 2
     assert "Cannot read the data file" in err
+
+
+def test_previous_looks_lower_the_alpha_of_this_look(monkeypatch, capsys, tmp_path, ab_frame) -> None:
+    path = tmp_path / "ab.csv"
+    ab_frame.write_csv(path)
+    base = ["--variant-col", "group", "--control", "holdout", "--metric", "converted", "--planned-n", "8000", "--json"]
+    _, first, _ = analyze(monkeypatch, capsys, path, *base)
+    code, third, err = analyze(monkeypatch, capsys, path, *base, "--previous-look", "1000", "--previous-look", "2000")
+    assert code == 0, err
+    one, three = orjson.loads(first)["peeking"], orjson.loads(third)["peeking"]
+    assert (one["looks"], three["looks"]) == (1, 3)
+    assert three["sequential_alpha"] < one["sequential_alpha"]
+    code, _, err = analyze(monkeypatch, capsys, path, *base[:-3], "--previous-look", "10")
+    assert code == 2
+    assert "--planned-n" in err

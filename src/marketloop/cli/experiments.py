@@ -64,9 +64,15 @@ def analyze_file(
     mde: Annotated[
         float | None, typer.Option("--mde", help="Relative effect the test was planned to detect, e.g. 0.05.")
     ] = None,
+    previous_look: Annotated[
+        list[int] | None,
+        typer.Option("--previous-look", min=1, help="Customers at an earlier look (repeat); with --planned-n."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Per metric and variant: n, mean, lift (abs, rel) with CI, p-value, and the design checks."""
+    if previous_look and planned_n is None:
+        fail("--previous-look needs --planned-n (the looks are fractions of the planned size)", code=2)
     options = AnalysisOptions(
         variant_col=variant_col,
         control=control,
@@ -76,6 +82,7 @@ def analyze_file(
         alpha=alpha,
         power=power,
         planned_n=planned_n,
+        previous_looks=tuple(previous_look or ()),
         mde_rel=mde,
     )
     result = analyze(read_table(data), options)
