@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import polars as pl
 import pytest
 
 from marketloop.core.errors import ErrorKind, MarketloopError
@@ -43,8 +44,11 @@ def plant(con: Any) -> set[str]:
         status = "closed" if i % 100 == 99 else "active"
         customers.append((cust_no, rng.choice(["M", "F"]), rng.randint(1, 5), status))
         profiles.append((cust_no, age, aum, logins, fund_views, payroll, rng.choice(["standard", "gold", None])))
-    con.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)", customers)
-    con.executemany("INSERT INTO customer_profile VALUES (?, ?, ?, ?, ?, ?, ?)", profiles)
+    for table, rows in (("customers", customers), ("customer_profile", profiles)):
+        frame = pl.DataFrame(rows, schema=con.table(table).columns, orient="row")
+        con.register("frame", frame)
+        con.execute(f"INSERT INTO {table} SELECT * FROM frame")
+        con.unregister("frame")
     return group
 
 

@@ -13,6 +13,11 @@
 - `printers`: DuckDB, ClickHouse and PostgreSQL membership and count SQL.
 - `evaluate`: the same meaning for one customer's facts (real-time membership).
 - `service`: `SegmentService`, what the API and CLI call.
+- `membership`: real-time membership of many segments for one customer (entered / exited).
+- `fixed`, `stages`, `drift`: fixed segments (固化客群), their members' stages per date, transition
+  matrices and drift alerts.
+- `sizes`: the count of every materialisation and drop / spike alerts.
+- `lookalike`, `lookalike_model`, `features`: lookalike expansion (相似客群) into a static segment.
 
 The engine imports core and ports only; adapters run its SQL.
 """

@@ -24,6 +24,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.segments.features import FeatureMatrix
@@ -63,8 +64,19 @@ def _too_small(title: str, detail: str) -> MarketloopError:
     return MarketloopError(kind=ErrorKind.INVALID, code="segments.lookalike-too-small", title=title, detail=detail)
 
 
-def score(matrix: FeatureMatrix, *, random_state: int = 0, negatives_per_seed: int = 3, folds: int = 3) -> Scored:
-    """Train the cross-fitted model and score every row; raises `MarketloopError` when the seed is too small."""
+def score(
+    matrix: FeatureMatrix, *, random_state: int = 0, negatives_per_seed: int = 3, folds: int = 3, threads: int = 1
+) -> Scored:
+    """Train the cross-fitted model and score every row; raises `MarketloopError` when the seed is too small.
+
+    `threads` caps the OpenMP threads of training and scoring: on a shared machine more threads than
+    free cores make tree growing many times slower, not faster.
+    """
+    with threadpool_limits(limits=threads, user_api="openmp"):
+        return _score(matrix, random_state=random_state, negatives_per_seed=negatives_per_seed, folds=folds)
+
+
+def _score(matrix: FeatureMatrix, *, random_state: int, negatives_per_seed: int, folds: int) -> Scored:
     rng = np.random.default_rng(random_state)
     unused = list(matrix.names)
     seed_rows = np.flatnonzero(matrix.seed)
