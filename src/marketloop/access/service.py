@@ -25,6 +25,7 @@ from marketloop.core.scope import Scope
 from marketloop.ports.access import AccessStore, ApiToken, ApprovalStore, BranchDirectory, Session, User
 from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
+from marketloop.security.ratelimit import RateLimiter
 
 MAX_TOKEN_DAYS = 3650
 DEFAULT_THROTTLE = ThrottleRules()
@@ -59,6 +60,7 @@ class AccessService:
         session_ttl: timedelta = timedelta(hours=8),
         throttle: ThrottleRules = DEFAULT_THROTTLE,
         approvals: ApprovalStore | None = None,
+        token_limiter: RateLimiter | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -69,6 +71,7 @@ class AccessService:
         self.users = UserDirectory(store, self.roles, clock, audit)
         self.throttle = LoginThrottle(clock, throttle)
         self._approvals = ApprovalService(approvals, clock, audit) if approvals and audit else None
+        self._token_limiter = token_limiter
 
     @property
     def approvals(self) -> ApprovalService:
@@ -161,6 +164,11 @@ class AccessService:
         if token is None or not token.active(self._clock.now()):
             raise unauthenticated("the API token is unknown, revoked or expired")
         return self._principal(token.user_id, "token", token_id=token.id)
+
+    def check_rate(self, principal: Principal) -> None:
+        """Raise rate-limited (429) when the principal's API token has used up its requests for now."""
+        if self._token_limiter is not None and principal.token_id is not None:
+            self._token_limiter.check(principal.token_id, "API token")
 
     def authenticate_session(self, session_id: str) -> tuple[Principal, Session]:
         """The principal of a console session and the session (its CSRF hash); raises when absent or expired."""

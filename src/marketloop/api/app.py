@@ -22,6 +22,7 @@ from marketloop.api.routers import segments as segment_api
 from marketloop.api.routers import tags as tag_api
 from marketloop.api.routers import triggers as trigger_api
 from marketloop.api.routers import users as users_api
+from marketloop.api.security_headers import secure_routes
 from marketloop.app.container import Container
 
 
@@ -59,5 +60,7 @@ def create_app(container: Container) -> FastAPI:
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
+
+    secure_routes(app)  # last: every route but the collection ones gets the security headers
 
     return app

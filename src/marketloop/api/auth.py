@@ -50,14 +50,14 @@ class PublicRoute:
     reason: str
 
 
-_COLLECTION = "collection: authenticated by the source's write key, not by a user"
+COLLECTION_REASON = "collection: authenticated by the source's write key, not by a user"
 PUBLIC_ROUTES: tuple[PublicRoute, ...] = (
     *(
-        PublicRoute("POST", f"/v1/{name}", _COLLECTION)
+        PublicRoute("POST", f"/v1/{name}", COLLECTION_REASON)
         for name in ("batch", "track", "identify", "page", "screen", "alias", "group")
     ),
-    PublicRoute("POST", "/sa", _COLLECTION),
-    PublicRoute("GET", "/sa.gif", _COLLECTION),
+    PublicRoute("POST", "/sa", COLLECTION_REASON),
+    PublicRoute("GET", "/sa.gif", COLLECTION_REASON),
     PublicRoute("GET", "/healthz", "liveness probe for the orchestrator; says nothing but ok"),
     PublicRoute("POST", "/v1/auth/login", "logging in; throttled per user and client address"),
     PublicRoute("GET", "/openapi.json", "the API description; no data"),
@@ -133,6 +133,7 @@ class Requirement:
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:
             principal = await run_in_threadpool(_authenticate, request)
+            access_of(request).check_rate(principal)
             request.state.principal = principal
             act_as(principal.actor)
         if self.permission is not None and not principal.may(self.permission):
@@ -181,7 +182,10 @@ def permissions_of(route: RouteContext) -> list[str]:
         if isinstance(dependant.call, Requirement):
             found.append(dependant.call.permission or SIGNED_IN)
         pending.extend(dependant.dependencies)
-    return sorted(set(found))
+    declared = set(found)
+    if declared - {SIGNED_IN}:
+        declared.discard(SIGNED_IN)  # a real permission implies being signed in (ScopedCustNo asks for both)
+    return sorted(declared)
 
 
 def public_reason(method: str, path: str) -> str | None:

@@ -61,6 +61,7 @@ from marketloop.profiles.lookup import EventIdentityLookup, OneIdLookup
 from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
+from marketloop.security.ratelimit import RateLimiter
 from marketloop.segments.fixed import FixedSegmentService
 from marketloop.segments.lookalike import LookalikeService
 from marketloop.segments.service import SegmentService
@@ -113,6 +114,9 @@ def access_service(
         session_ttl=timedelta(hours=rules.session_hours),
         throttle=throttle,
         approvals=SqlApprovalStore(engine),
+        token_limiter=RateLimiter(
+            settings.rate_limits.token_per_second, settings.rate_limits.token_burst, clock.monotonic
+        ),
     )
 
 
@@ -217,7 +221,15 @@ class Container:
             sources=sources,
             plan=tracking,
             tracking=tracking,
-            collect=CollectService(log, sources, tracking, clock),
+            collect=CollectService(
+                log,
+                sources,
+                tracking,
+                clock,
+                limiter=RateLimiter(
+                    settings.rate_limits.write_key_per_second, settings.rate_limits.write_key_burst, clock.monotonic
+                ),
+            ),
             loader=loader,
             access=access_service(
                 settings, engine, clock, audit, DuckDBBranchDirectory(warehouse.cursor, warehouse.write_lock)

@@ -166,6 +166,15 @@ class AccessSettings(_Section):
     login_lockout_seconds: float = Field(default=900.0, gt=0)
 
 
+class RateLimitSettings(_Section):
+    """Token buckets: requests per second and burst, per API token and per write key; a rate of 0 turns one off."""
+
+    token_per_second: float = Field(default=20.0, ge=0)
+    token_burst: int = Field(default=100, ge=1)
+    write_key_per_second: float = Field(default=5_000.0, ge=0)
+    write_key_burst: int = Field(default=10_000, ge=1)
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -194,6 +203,7 @@ class Settings(BaseSettings):
     channels: ChannelsSettings = ChannelsSettings()
     policy: PolicySettings = PolicySettings()
     access: AccessSettings = AccessSettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     identity: IdentitySettings = IdentitySettings()
 
     @classmethod

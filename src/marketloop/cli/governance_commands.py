@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from marketloop.cli import access, approvals, audit, compliance, consent, erasure, keys
+from marketloop.cli import access, approvals, audit, compliance, consent, docs, erasure, keys
 from marketloop.cli.governed import cli_actor
 
 __all__ = ["cli_actor", "register_governance"]
@@ -33,5 +33,6 @@ def register_governance(app: typer.Typer) -> None:
     app.add_typer(access.tokens_app, name="tokens")
     app.add_typer(access.roles_app, name="roles")
     app.add_typer(approvals.app, name="approvals")
+    app.add_typer(docs.app, name="docs")
     _group(app, "customers", CUSTOMERS_HELP).command("erase")(erasure.erase)
     _group(app, "events", "Collected events.").command("purge")(erasure.purge_events)

@@ -27,6 +27,7 @@ from marketloop.core.tracking import TrackingPlan
 from marketloop.ports.clock import Clock
 from marketloop.ports.eventlog import EventLog
 from marketloop.ports.state import Source, TrackingMode
+from marketloop.security.ratelimit import RateLimiter
 
 
 class PlanCheck(Protocol):
@@ -54,11 +55,20 @@ _encoder = msgspec.json.Encoder()
 
 
 class CollectService:
-    def __init__(self, log: EventLog, sources: SourceService, plan: PlanCheck, clock: Clock) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        sources: SourceService,
+        plan: PlanCheck,
+        clock: Clock,
+        *,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self._log = log
         self._sources = sources
         self._plan = plan
         self._clock = clock
+        self._limiter = limiter
 
     def now(self) -> datetime:
         """The receive time to stamp on a request's events."""
@@ -68,7 +78,12 @@ class CollectService:
         return self._sources.authenticate(write_key, project)
 
     async def collect(self, source: Source, inbound: Inbound) -> Collected:
-        """Make the accepted events of `inbound` durable; returns once they are."""
+        """Make the accepted events of `inbound` durable; returns once they are.
+
+        Raises rate-limited (429) when the source's write key has used up its requests for now.
+        """
+        if self._limiter is not None:
+            self._limiter.check(source.id, "write key")
         deferred = inbound.deferred
         if deferred is not None and not self._plan_marks(source):
             if deferred:
