@@ -90,3 +90,48 @@ def test_permissions(client: TestClient, container: Container) -> None:
     assert client.get("/v1/experiments").status_code == 401
     auditor = grant(container.access, "auditor")
     assert client.post("/v1/experiments", json=PLAN, headers=auditor).status_code == 403
+
+
+def test_records_over_http(client: TestClient, container: Container) -> None:
+    marketer = grant(container.access, "marketer")
+    assert client.post("/v1/experiments", json=PLAN, headers=marketer).status_code == 201
+    rows = [
+        {"cust_no": f"C{i}", "variant": "holdout" if i % 2 else "push", "assigned_at": "2026-03-01T08:00:00+08:00"}
+        for i in range(6)
+    ]
+    added = client.post("/v1/experiments/exp_first_loan/assignments", json={"rows": rows}, headers=marketer)
+    assert added.json() == {"added": 6}
+    again = client.post("/v1/experiments/exp_first_loan/assignments", json={"rows": rows}, headers=marketer)
+    assert again.json() == {"added": 0}
+    touch = {"touch_id": "t0", "cust_no": "C0", "channel": "push", "touched_at": "2026-03-01T00:05:00Z"}
+    touches = [touch | {"stage": "sent"}, touch | {"stage": "opened"}]
+    assert client.post("/v1/experiments/exp_first_loan/touches", json={"rows": touches}, headers=marketer).json() == {
+        "added": 2
+    }
+    conversion = {
+        "conversion_id": "v1",
+        "cust_no": "C0",
+        "goal": "loan_drawdown",
+        "converted_at": "2026-03-02T00:00:00Z",
+    }
+    converted = client.post(
+        "/v1/experiments/conversions", json={"rows": [conversion | {"revenue": 80}]}, headers=marketer
+    )
+    assert converted.json() == {"added": 1}
+    results = client.get("/v1/experiments/exp_first_loan/results", headers=marketer).json()
+    push = next(row for row in results["funnel"] if row["variant"] == "push")
+    assert (push["targeted"], push["sent"], push["opened"], push["converted"], push["revenue"]) == (3, 1, 1, 1, 80.0)
+    bad_stage = client.post(
+        "/v1/experiments/exp_first_loan/touches", json={"rows": [touch | {"stage": "read"}]}, headers=marketer
+    )
+    assert bad_stage.status_code == 422
+    assert bad_stage.headers["content-type"] == "application/problem+json"
+    unknown = client.post(
+        "/v1/experiments/exp_first_loan/assignments",
+        json={"rows": [rows[0] | {"variant": "sms"}]},
+        headers=marketer,
+    )
+    assert unknown.status_code == 400
+    assert "variant is not one of" in unknown.json()["detail"]
+    missing = client.post("/v1/experiments/exp_none/assignments", json={"rows": rows}, headers=marketer)
+    assert missing.status_code == 404

@@ -8,9 +8,11 @@ Reading the results counts as a look at the experiment (the peeking check).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
+import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
@@ -50,6 +52,49 @@ class ExperimentCreate(BaseModel):
     experiment_id: str | None = Field(default=None, max_length=64)
 
 
+MAX_ROWS = 100_000
+
+
+class Assignment(BaseModel):
+    cust_no: str = Field(min_length=1, max_length=64)
+    variant: str = Field(min_length=1, max_length=64)
+    assigned_at: datetime
+
+
+class Touch(BaseModel):
+    touch_id: str = Field(min_length=1, max_length=128)
+    cust_no: str = Field(min_length=1, max_length=64)
+    channel: str = Field(min_length=1, max_length=32)
+    stage: Literal["suppressed", "sent", "delivered", "opened", "clicked", "failed"]
+    touched_at: datetime
+
+
+class Conversion(BaseModel):
+    conversion_id: str = Field(min_length=1, max_length=128)
+    cust_no: str = Field(min_length=1, max_length=64)
+    goal: str = Field(min_length=1, max_length=64)
+    converted_at: datetime
+    revenue: float = 0.0
+    aum: float = 0.0
+    benefit_cost: float = Field(default=0.0, ge=0)
+
+
+class Assignments(BaseModel):
+    rows: list[Assignment] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class Touches(BaseModel):
+    rows: list[Touch] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class Conversions(BaseModel):
+    rows: list[Conversion] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+def _frame(rows: list[Assignment] | list[Touch] | list[Conversion]) -> pl.DataFrame:
+    return pl.DataFrame([row.model_dump() for row in rows])
+
+
 def _json(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status_code=status, media_type="application/json")
 
@@ -68,6 +113,33 @@ def list_experiments(experiments: Experiments) -> Response:
 @router.get("/compare", summary="Strategy comparison by period", dependencies=[require("experiments:read")])
 def compare_experiments(experiments: Experiments, ids: Annotated[list[str], Query(min_length=1)]) -> Response:
     return _json([period_document(row) for row in experiments.compare(ids)])
+
+
+@router.post(
+    "/conversions",
+    summary="Record conversions (any goal; not tied to one experiment); repeats are ignored",
+    dependencies=[require("experiments:write")],
+)
+def record_conversions(body: Conversions, experiments: Experiments) -> Response:
+    return _json({"added": experiments.record_conversions(_frame(body.rows))})
+
+
+@router.post(
+    "/{experiment_id}/assignments",
+    summary="Record assignments to variants; a customer's first assignment wins",
+    dependencies=[require("experiments:write")],
+)
+def record_assignments(experiment_id: str, body: Assignments, experiments: Experiments) -> Response:
+    return _json({"added": experiments.assign(experiment_id, _frame(body.rows))})
+
+
+@router.post(
+    "/{experiment_id}/touches",
+    summary="Record touch stages (sent, delivered, opened, ...); a repeated (touch, stage) is ignored",
+    dependencies=[require("experiments:write")],
+)
+def record_touches(experiment_id: str, body: Touches, experiments: Experiments) -> Response:
+    return _json({"added": experiments.record_touches(experiment_id, _frame(body.rows))})
 
 
 @router.get("/{experiment_id}", summary="One experiment", dependencies=[require("experiments:read")])
