@@ -77,6 +77,7 @@ def forest(rows: Sequence[Interval], *, title: str, label: Callable[[float], str
     parts = [_text(width / 2, 20, title)]
     zero = f'x1="{x(0):.1f}" y1="{top - 8}" x2="{x(0):.1f}" y2="{height - 24}"'
     parts.append(f'<line {zero} stroke="#999" stroke-dasharray="4 3"/>')
+    parts.append(_text(x(0), height - 8, "0", colour="#777"))
     for i, row in enumerate(rows):
         y = top + i * row_h + row_h / 2
         colour = PALETTE[1] if row.significant else PALETTE[0]
@@ -86,8 +87,9 @@ def forest(rows: Sequence[Interval], *, title: str, label: Callable[[float], str
             parts.append(f'<line {span_at} stroke="{colour}" stroke-width="2"/>')
         parts.append(f'<circle cx="{x(row.estimate):.1f}" cy="{y:.1f}" r="4" fill="{colour}"/>')
         parts.append(_text(width - right + 36, y + 4, label(row.estimate), anchor="end", colour=colour))
-    parts.append(_text(x(low), height - 8, label(low), anchor="start", colour="#777"))
-    parts.append(_text(x(high), height - 8, label(high), anchor="end", colour="#777"))
+    for end, anchor in ((low, "start"), (high, "end")):
+        if abs(x(end) - x(0)) > 48:  # the axis ends, unless they would overprint the 0 mark
+            parts.append(_text(x(end), height - 8, label(end), anchor=anchor, colour="#777"))
     return _svg(width, height, title, parts)
 
 
@@ -113,8 +115,10 @@ def lines(
     parts.append(
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#ccc"/>'
     )
+    parts.append(_text(left - 6, height - bottom + 4, label(0.0), anchor="end", colour="#777"))
     for i, period in enumerate(periods):
-        parts.append(_text(left + i * step, height - bottom + 16, period))
+        anchor = "start" if i == 0 and len(periods) > 1 else "end" if i == len(periods) - 1 and i else "middle"
+        parts.append(_text(left + i * step, height - bottom + 16, period, anchor=anchor))
     for s, (_, values_of) in enumerate(series.items()):
         colour = PALETTE[s % len(PALETTE)]
         points = [point(i, v) for i, v in enumerate(values_of) if math.isfinite(v)]
