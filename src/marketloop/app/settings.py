@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from marketloop.app.channel_settings import ChannelsSettings, PolicySettings
@@ -70,22 +70,31 @@ ChannelName = Literal["sms", "push", "wecom", "wechat", "email", "inapp", "call"
 _ALL_CHANNELS: list[ChannelName] = ["sms", "push", "wecom", "wechat", "email", "inapp", "call", "rm"]
 
 
+DEFAULT_CHANNEL_COSTS = {
+    "sms": 0.04,
+    "push": 0.0,
+    "inapp": 0.0,
+    "wechat": 0.0,
+    "wecom": 0.0,
+    "email": 0.001,
+    "call": 2.0,
+    "rm": 15.0,
+}
+
+
 class ExperimentSettings(_Section):
     """Costs for the campaign effect's ROI (docs/experiments.md): yuan per sent touch, by channel.
 
     The defaults are placeholders of the usual order of magnitude; set the bank's own contract prices.
     """
 
-    channel_costs: dict[str, float] = {
-        "sms": 0.04,
-        "push": 0.0,
-        "inapp": 0.0,
-        "wechat": 0.0,
-        "wecom": 0.0,
-        "email": 0.001,
-        "call": 2.0,
-        "rm": 15.0,
-    }
+    channel_costs: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_CHANNEL_COSTS))
+
+    @field_validator("channel_costs", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: object) -> object:
+        """A channel the settings file does not name keeps its default price."""
+        return {**DEFAULT_CHANNEL_COSTS, **value} if isinstance(value, dict) else value
 
 
 class ConsentSettings(_Section):
