@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import RouteContext, iter_route_contexts
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from marketloop.access.permissions import PERMISSIONS
@@ -41,6 +42,8 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SIGNED_IN = "(signed in)"
 _BEARER_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="marketloop"'}
+_BEARER = HTTPBearer(auto_error=False, description="An API token (marketloop tokens create)")
+_SESSION = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The console session (POST /v1/auth/login)")
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,14 @@ class Requirement:
             raise ValueError(f"{permission!r} is not in the permission catalog (marketloop.access.permissions)")
         self.permission = permission
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(
+        self,
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+        _session: Annotated[str | None, Depends(_SESSION)] = None,
+    ) -> Principal:
+        # `_bearer` and `_session` only describe the two ways in for the OpenAPI schema (and /docs'
+        # Authorize button); `_authenticate` reads the request itself.
         principal: Principal | None = getattr(request.state, "principal", None)
         if principal is None:
             principal = await run_in_threadpool(_authenticate, request)
