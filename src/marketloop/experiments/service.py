@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,6 +20,7 @@ import polars as pl
 
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.experiments.analyze import Analysis, AnalysisOptions, analyze, invalid
+from marketloop.experiments.assignment import assignments_for
 from marketloop.experiments.compare import PeriodRow, period_rows
 from marketloop.experiments.effect import FunnelRow, RoiRow, channel_costs_of, funnel, roi
 from marketloop.experiments.records import assignments_frame, conversions_frame, touches_frame
@@ -123,6 +124,12 @@ class ExperimentService:
     def assign(self, experiment_id: str, rows: pl.DataFrame) -> int:
         """Record assignments (cust_no, variant, assigned_at); returns how many were new."""
         experiment = self.get(experiment_id)
+        return self._warehouse.add_assignments(assignments_frame(experiment, rows))
+
+    def assign_customers(self, experiment_id: str, cust_nos: Iterable[str]) -> int:
+        """Assign customers now by the experiment's deterministic split (what a journey's split step does)."""
+        experiment = self.get(experiment_id)
+        rows = assignments_for(experiment_id, experiment.variants, cust_nos, self._clock.now())
         return self._warehouse.add_assignments(assignments_frame(experiment, rows))
 
     def record_touches(self, experiment_id: str, rows: pl.DataFrame) -> int:
