@@ -145,6 +145,10 @@ def test_cli_saves_runs_and_keeps_rules(
     )
     assert code == 0
     assert out == ""
+    rule.write_text(json.dumps(quiet | {"metric": LOGINS | {"measure": "median"}}), encoding="utf-8")
+    code, _, err = run_cli(monkeypatch, capsys, "analytics", "alerts", "check", str(rule), "--data-dir", folder)
+    assert code == 2
+    assert "/metric/measure" in err
     rule.write_text(json.dumps(quiet | {"kind": "sometimes"}), encoding="utf-8")
     code, _, err = run_cli(monkeypatch, capsys, "analytics", "alerts", "check", str(rule), "--data-dir", folder)
     assert code == 2

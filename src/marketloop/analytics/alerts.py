@@ -194,7 +194,7 @@ class AlertService:
         try:
             self._analytics.compile(self._analytics.parse(dict(rule.metric) | {"range": {"last": "1d"}}))
         except SpecError as error:
-            raise SpecError([replace(e, pointer="/metric" + e.pointer) for e in error.errors]) from None
+            raise _under_metric(error) from None
         stored = StoredRule(
             rule_id=self._new_id(), name=rule.name, rule=dict(doc), enabled=True, created_at=self._clock.now()
         )
@@ -242,7 +242,10 @@ class AlertService:
             "interval": "day",
             "range": {"from": _midnight(first, zone), "to": _midnight(day + timedelta(days=1), zone)},
         }
-        found = self._analytics.query(doc).result["series"]
+        try:
+            found = self._analytics.query(doc).result["series"]
+        except SpecError as error:
+            raise _under_metric(error) from None
         values = {entry["bucket"]: float(entry["value"] or 0) for entry in found}
         days = [first + timedelta(days=i) for i in range((day - first).days + 1)]
         ordered = [values.get(d.isoformat(), 0.0) for d in days]
@@ -267,6 +270,10 @@ class AlertService:
             )
             delivery = self._sink.deliver(rule.webhook, message)
         return AlertCheck(rule=rule.name, day=checked, value=value, verdict=verdict, delivery=delivery)
+
+
+def _under_metric(error: SpecError) -> SpecError:
+    return SpecError([replace(e, pointer="/metric" + e.pointer) for e in error.errors])
 
 
 def _midnight(day: date, zone: str) -> str:
