@@ -121,3 +121,38 @@ def test_errors_are_readable(monkeypatch, capsys, tmp_path, files) -> None:
     )  # fmt: skip
     assert code == 2
     assert "at least two" in " ".join(err.split())
+
+
+def test_report_with_a_strategy_comparison(monkeypatch, capsys, tmp_path, files) -> None:
+    data = tmp_path / "data"
+    created(monkeypatch, capsys, data, files)
+    other = simulate_campaign(4, 2000, shares={"holdout": 0.5, "push": 0.5}, lift=0.0)
+    paths = {name: tmp_path / f"other-{name}.csv" for name in ("assignments", "conversions")}
+    other.assignments.write_csv(paths["assignments"])
+    other.conversions.with_columns(conversion_id="o" + other.conversions["conversion_id"]).write_csv(
+        paths["conversions"]
+    )
+    code, _, err = cli(
+        monkeypatch, capsys, data, "create", "--name", "只推送", "--control", "holdout", "--variant", "holdout=1",
+        "--variant", "push=1", "--goal", "wealth_purchase", "--id", "exp_push_only", "--campaign", "push-only",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli(
+        monkeypatch, capsys, data, "import", "exp_push_only",
+        "--assignments", str(paths["assignments"]), "--conversions", str(paths["conversions"]),
+    )  # fmt: skip
+    assert code == 0, err
+    html, xlsx = tmp_path / "report.html", tmp_path / "report.xlsx"
+    code, _, err = cli(
+        monkeypatch, capsys, data, "report", "exp_wake", "--out", str(html), "--xlsx", str(xlsx),
+        "--compare", "exp_push_only",
+    )  # fmt: skip
+    assert code == 0, err
+    page = html.read_text(encoding="utf-8")
+    assert "策略对比" in page
+    assert "push-only·push" in page
+    assert "dormant-wakeup·sms" in page
+    rows = list(load_workbook(xlsx)["策略对比"].iter_rows(values_only=True))
+    assert {row[0] for row in rows[1:]} == {"exp_wake", "exp_push_only"}
+    code, _, err = cli(monkeypatch, capsys, data, "report", "exp_wake", "--out", str(html), "--compare", "exp_nope")
+    assert code == 3

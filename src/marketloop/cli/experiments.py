@@ -273,6 +273,9 @@ def report(
     experiment_id: ExperimentId,
     out: Annotated[Path, typer.Option("--out", help="The HTML page to write (self-contained).")],
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Also write the figures as an xlsx workbook.")] = None,
+    compare_with: Annotated[
+        list[str] | None, typer.Option("--compare", help="Another experiment for the strategy comparison (repeat).")
+    ] = None,
     cuped: Cuped = False,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -280,10 +283,11 @@ def report(
     """One-click review report (复盘): an HTML page with charts, and optionally an xlsx export."""
     with opened(data_dir, config) as container:
         found = container.experiments.results(experiment_id, cuped=cuped)
+        rows = container.experiments.compare([experiment_id, *compare_with]) if compare_with else []
     try:
-        out.write_text(render_html(found), encoding="utf-8")
+        out.write_text(render_html(found, rows), encoding="utf-8")
         if xlsx is not None:
-            write_workbook(found, xlsx)
+            write_workbook(found, xlsx, rows)
     except OSError as error:
         fail(f"cannot write the report: {error}", code=1)
     console.print(f"复盘报告已生成 report written: {out}" + (f", {xlsx}" if xlsx else ""))

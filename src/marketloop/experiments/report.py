@@ -7,10 +7,11 @@ so it opens on a machine without network and can be mailed as one file.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
 
 from marketloop.experiments import charts
-from marketloop.experiments.compare import ALL_PERIODS
+from marketloop.experiments.compare import ALL_PERIODS, PeriodRow
 from marketloop.experiments.effect import STAGES
 from marketloop.experiments.metric import MetricResult, Notice
 from marketloop.experiments.service import ExperimentResults
@@ -61,8 +62,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(results: ExperimentResults) -> str:
-    """The whole review page of `results`."""
+def render_html(results: ExperimentResults, comparison: Sequence[PeriodRow] = ()) -> str:
+    """The whole review page of `results`, with a strategy comparison when `comparison` has rows."""
     experiment = results.experiment
     sections = [
         _header(results),
@@ -72,6 +73,7 @@ def render_html(results: ExperimentResults) -> str:
         *[_metric(metric, results) for metric in results.analysis.metrics],
         _roi(results),
         _periods(results),
+        _comparison(comparison) if comparison else "",
         _methods(results),
     ]
     return (
@@ -283,6 +285,32 @@ def _periods(results: ExperimentResults) -> str:
         chart = "<figure>" + charts.lines(months, series, title="分期转化率") + "</figure>"
     header = ["分期", "变体", "实验/对照人数", "实验/对照转化率", "提升", "置信区间", "p 值", "增量收入", "ROI"]
     return f"<h2>分期对比 <span class='en'>By period</span></h2>{_table(header, rows)}{chart}"
+
+
+def _comparison(rows: Sequence[PeriodRow]) -> str:
+    whole = [r for r in rows if r.period == ALL_PERIODS]
+    table = _table(
+        ["实验", "营销活动", "分期", "变体", "实验/对照人数", "实验/对照转化率", "提升", "置信区间", "p 值", "ROI"],
+        [
+            [
+                escape(r.experiment_id),
+                escape(r.campaign),
+                escape(r.period),
+                escape(r.variant),
+                f"{r.targeted:,} / {r.control_targeted:,}",
+                f"{r.conversion_rate:.2%} / {r.control_rate:.2%}",
+                _pct(r.lift_abs),
+                f"{_pct(r.ci_low)} ~ {_pct(r.ci_high)}",
+                _p(r.p_value),
+                _pct(r.roi, 0),
+            ]
+            for r in rows
+        ],
+    )
+    labels = [f"{r.campaign}·{r.variant}" for r in whole]
+    series = {"对照组": [r.control_rate for r in whole], "实验组": [r.conversion_rate for r in whole]}
+    chart = charts.grouped_bars(labels, series, title="各策略转化率 (全部分期)") if whole else ""
+    return f"<h2>策略对比 <span class='en'>Strategy comparison</span></h2>{table}<figure>{chart}</figure>"
 
 
 def _methods(results: ExperimentResults) -> str:

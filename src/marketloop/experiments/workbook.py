@@ -16,6 +16,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from marketloop.experiments.compare import PeriodRow
 from marketloop.experiments.effect import STAGES, FunnelRow
 from marketloop.experiments.report import KIND_NAMES, METRIC_NAMES, STAGE_NAMES
 from marketloop.experiments.service import ExperimentResults
@@ -47,6 +48,10 @@ ROI_FIELDS = (
     *("incremental_revenue", "incremental_revenue_low", "incremental_revenue_high", "roi"),
     "cost_per_incremental_conversion",
 )
+PERIOD_HEADER = (
+    *("实验", "营销活动", "分期", "变体", "实验组人数", "对照组人数", "转化率", "对照转化率", "提升"),
+    *("相对提升", "区间下限", "区间上限", "p值", "人均收入", "对照人均收入", "增量收入", "成本", "ROI"),
+)
 PERIOD_FIELDS = (
     *("experiment_id", "campaign", "period", "variant", "targeted", "control_targeted", "conversion_rate"),
     *("control_rate", "lift_abs", "lift_rel", "ci_low", "ci_high", "p_value", "revenue_per_customer"),
@@ -67,7 +72,7 @@ def _funnel_row(r: FunnelRow) -> list[Cell]:
     ]
 
 
-def build_workbook(results: ExperimentResults) -> Workbook:
+def build_workbook(results: ExperimentResults, comparison: Sequence[PeriodRow] = ()) -> Workbook:
     book = Workbook()
     default = book.active
     if default is not None:
@@ -93,12 +98,11 @@ def build_workbook(results: ExperimentResults) -> Workbook:
     _sheet(
         book,
         "分期",
-        [
-            *("实验", "营销活动", "分期", "变体", "实验组人数", "对照组人数", "转化率", "对照转化率", "提升"),
-            *("相对提升", "区间下限", "区间上限", "p值", "人均收入", "对照人均收入", "增量收入", "成本", "ROI"),
-        ],
+        PERIOD_HEADER,
         [_row(p, PERIOD_FIELDS) for p in results.periods],
     )
+    if comparison:
+        _sheet(book, "策略对比", PERIOD_HEADER, [_row(p, PERIOD_FIELDS) for p in comparison])
     return book
 
 
@@ -149,11 +153,11 @@ def _metrics(book: Workbook, results: ExperimentResults) -> None:
     )
 
 
-def write_workbook(results: ExperimentResults, path: Path) -> None:
-    build_workbook(results).save(path)
+def write_workbook(results: ExperimentResults, path: Path, comparison: Sequence[PeriodRow] = ()) -> None:
+    build_workbook(results, comparison).save(path)
 
 
-def workbook_bytes(results: ExperimentResults) -> bytes:
+def workbook_bytes(results: ExperimentResults, comparison: Sequence[PeriodRow] = ()) -> bytes:
     buffer = io.BytesIO()
-    build_workbook(results).save(buffer)
+    build_workbook(results, comparison).save(buffer)
     return buffer.getvalue()

@@ -166,9 +166,11 @@ def experiment_report(
     experiments: Experiments,
     format: Annotated[Literal["html", "xlsx"], Query()] = "html",
     cuped: bool = False,
+    compare: Annotated[list[str] | None, Query(description="Other experiments for the strategy comparison.")] = None,
 ) -> Response:
     found = experiments.results(experiment_id, cuped=cuped)
+    rows = experiments.compare([experiment_id, *compare]) if compare else []
     if format == "xlsx":
         headers = {"Content-Disposition": f'attachment; filename="{experiment_id}.xlsx"'}
-        return Response(workbook_bytes(found), media_type=XLSX, headers=headers)
-    return Response(render_html(found), media_type="text/html; charset=utf-8")
+        return Response(workbook_bytes(found, rows), media_type=XLSX, headers=headers)
+    return Response(render_html(found, rows), media_type="text/html; charset=utf-8")
