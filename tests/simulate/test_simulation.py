@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import msgspec
@@ -251,3 +251,20 @@ def test_chunks_simulated_in_worker_processes_are_identical() -> None:
     in_process = [simulate_chunk(job).records for job in jobs]
     pooled = [output.records for _, output in run._outputs(iter(jobs), workers=2)]
     assert all(a.equals(b) for a, b in zip(in_process, pooled, strict=True))
+
+
+def test_the_profile_sees_each_platform_and_the_app_logins(simulated: Simulated) -> None:
+    container = simulated.container
+    container.profiles.refresh(as_of=datetime.combine(PLAN.end, time(23, 59), tzinfo=UTC))
+    row = (
+        container.warehouse.cursor()
+        .execute(
+            "SELECT count(last_app_at), count(last_mini_program_at), count(last_wechat_at), count(last_h5_at), "
+            "sum(app_logins_30d) FROM customer_profile"
+        )
+        .fetchone()
+    )
+    assert row is not None
+    *last_seen, app_logins = row
+    assert min(last_seen) > 0, f"customers last seen on app, mini-program, WeChat, H5: {last_seen}"
+    assert app_logins > 0

@@ -4,6 +4,7 @@ Takes the sessions (`sessions.organic_sessions`, `sessions.action_sessions`),
 their exploded steps (`sessions.explode`) and the chunk's digital identifiers
 (`identities`), and produces the event rows `records.encode` writes:
 
+* every event's `context.channel` is its platform (app, mini_program, wechat, h5);
 * app events carry the install's anonymous id and `context.device`
   (`id`, `type`); after the session's `login` step, the login id too;
 * mini-program and official-account events carry the openid of that appid as
@@ -116,7 +117,12 @@ def _session_identity(
         "unionid",
         anonymous_id=pl.when(is_app).then("anonymous_id").when(is_mp | is_oa).then(openid).otherwise("cookie_id"),
         platform=platform,
-        context=pl.concat_str([pl.lit(LIBRARY), device, wechat, pl.lit("}")], ignore_nulls=True),
+        # `context.channel` names the platform, as the bank's SDK configuration does: the profile's
+        # last-seen-by-platform and app-login figures read it.
+        context=pl.concat_str(
+            [pl.lit(LIBRARY), pl.lit(',"channel":"'), channel, pl.lit('"'), device, wechat, pl.lit("}")],
+            ignore_nulls=True,
+        ),
         always_logged_in=is_mp & pl.col("mp_bound").fill_null(False),
         bound=(is_mp & pl.col("mp_bound").fill_null(False)) | (is_oa & pl.col("oa_bound").fill_null(False)),
         login_id=population["user_id"].gather(frame["row"]),
