@@ -90,8 +90,23 @@ def test_drill_down_lists_the_customers_of_a_cell_masked_then_their_timeline(con
         ),
         (
             {"model": "attribution", "conversion": "buy_wealth", "channel": "campaign", "lookback": "7d"},
-            {"channel": "C"},
+            {"kind": "touch", "channel": "C"},
             ["C4"],
+        ),
+        (
+            {"model": "attribution", "conversion": "buy_wealth", "channel": "campaign", "lookback": "7d"},
+            {"kind": "unattributed", "channel": None},
+            ["C3"],
+        ),
+        (  # the Sankey link calc → buy after the first view
+            {"model": "paths", "anchor": "view_wealth", "depth": 2},
+            {"step": 1, "name": "use_yield_calculator", "next": "buy_wealth"},
+            ["C1", "C4"],
+        ),
+        (
+            {"model": "paths", "anchor": "view_wealth", "depth": 2},
+            {"step": 0, "name": "view_wealth", "next": "login"},
+            ["C3"],
         ),
         ({"model": "frequency", "event": "login"}, {"k": 2}, ["C1"]),
         (
@@ -123,6 +138,11 @@ def test_a_cell_with_the_wrong_coordinates_is_a_spec_error(container: Container)
     with pytest.raises(SpecError) as caught:
         container.analytics.customers(FUNNEL, {"step": 2})
     assert caught.value.errors[0].pointer == "/cell"
+    paths = FUNNEL | {"model": "paths", "anchor": "view_wealth"}
+    del paths["steps"], paths["window"]
+    with pytest.raises(SpecError) as not_a_funnel:
+        container.analytics.customers(paths, {"step": 1, "name": "login"}, dropped=True)
+    assert not_a_funnel.value.errors[0].pointer == "/dropped"
     with pytest.raises(SpecError) as wrong_type:
         container.analytics.customers(FUNNEL, {"step": "two", "grp": "all"})
     assert wrong_type.value.errors[0].pointer == "/cell/step"

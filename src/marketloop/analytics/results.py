@@ -125,6 +125,7 @@ def _paths(spec: s.Paths, rows: list[Row]) -> dict[str, Any]:
                 "source": _node_id(int(link["step"]), link["source"]),
                 "target": _node_id(int(link["step"]) + 1, link["target"]),
                 "customers": int(link["customers"]),
+                "cell": {"step": int(link["step"]), "name": link["source"], "next": link["target"]},
             }
             for link in kept
         ],
@@ -144,7 +145,7 @@ def _attribution(spec: s.Attribution, rows: list[Row]) -> dict[str, Any]:
                 "conversions": int(row["conversions"]),
                 "credit": {m: round(float(row[m]), 6) for m in s.ATTRIBUTION_MODELS},
                 "value": {m: round(float(row[f"value_{m}"]), 6) for m in s.ATTRIBUTION_MODELS},
-                "cell": {"channel": row["channel"]},
+                "cell": {"kind": "touch", "channel": row["channel"]},
             }
         )
     channels.sort(key=lambda c: (-c["credit"]["linear"], str(c["channel"])))
@@ -153,6 +154,7 @@ def _attribution(spec: s.Attribution, rows: list[Row]) -> dict[str, Any]:
         "models": list(s.ATTRIBUTION_MODELS),
         "conversions": attributed + unattributed,
         "unattributed": unattributed,
+        "unattributed_cell": {"kind": "unattributed", "channel": None},
         "channels": channels,
     }
 

@@ -190,17 +190,23 @@ class AnalyticsService:
         return self._profiles.timeline(cust_no, limit=limit, offset=offset, scope=scope)
 
     def _cell_where(self, query: Query, cell: Mapping[str, Any], dropped: bool) -> str:
-        if set(cell) != set(query.cells):
+        """The test of `facts` rows of one cell; a path link's cell adds `next`, the event one step on."""
+        link = set(query.cells) == {"step", "name"} and "next" in cell
+        if set(cell) - ({"next"} if link else set()) != set(query.cells):
             expected = ", ".join(sorted(query.cells))
             raise spec_error("/cell", f"this analysis's cells are named by {expected}; got {', '.join(sorted(cell))}")
         tests = [self._test(name, kind, cell[name]) for name, kind in query.cells.items()]
-        if dropped:
-            if "step" not in query.cells:
-                raise spec_error("/dropped", "dropped applies to funnel steps only")
-            following = dict(cell) | {"step": int(cell["step"]) + 1}
+        if dropped and set(query.cells) != {"grp", "step"}:
+            raise spec_error("/dropped", "dropped applies to funnel steps only")
+        if dropped or link:
+            following = dict(cell) | {"step": self._step(cell) + 1} | ({"name": cell["next"]} if link else {})
             inner = " AND ".join(self._test(name, kind, following[name]) for name, kind in query.cells.items())
-            tests.append(f"cust_no NOT IN (SELECT cust_no FROM facts WHERE {inner})")
+            tests.append(f"cust_no {'NOT IN' if dropped else 'IN'} (SELECT cust_no FROM facts WHERE {inner})")
         return " AND ".join(tests)
+
+    def _step(self, cell: Mapping[str, Any]) -> int:
+        self._test("step", "int", cell["step"])  # a whole number, or a SpecError
+        return int(cell["step"])
 
     def _test(self, name: str, kind: str, value: Any) -> str:
         if value is None:

@@ -23,7 +23,9 @@ weighted AS (
   SELECT conversion, cust_no, value, channel, CASE WHEN k = 1 THEN 1.0 ELSE 0.0 END AS w_first, CASE WHEN k = n THEN 1.0 ELSE 0.0 END AS w_last, 1.0 / CAST(n AS DOUBLE) AS w_linear, CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5 WHEN k = 1 OR k = n THEN 0.4 ELSE 0.2 / CAST(n - 2 AS DOUBLE) END AS w_position, pow(2, -age / 86400.0) / sum(pow(2, -age / 86400.0)) OVER (PARTITION BY conversion) AS w_time_decay FROM pairs
 ),
 facts AS (
-  SELECT cust_no, channel FROM weighted
+  SELECT cust_no, 'touch' AS kind, channel FROM weighted
+  UNION ALL SELECT cust_no, 'unattributed' AS kind, CAST(NULL AS VARCHAR) AS channel FROM conversions
+  WHERE conversion NOT IN (SELECT conversion FROM pairs)
 )
 SELECT * FROM (
   SELECT 'touch' AS kind, channel, count(DISTINCT conversion) AS conversions, sum(w_first) AS first, sum(w_first * CAST(coalesce(value, 0) AS DOUBLE)) AS value_first, sum(w_last) AS last, sum(w_last * CAST(coalesce(value, 0) AS DOUBLE)) AS value_last, sum(w_linear) AS linear, sum(w_linear * CAST(coalesce(value, 0) AS DOUBLE)) AS value_linear, sum(w_position) AS position, sum(w_position * CAST(coalesce(value, 0) AS DOUBLE)) AS value_position, sum(w_time_decay) AS time_decay, sum(w_time_decay * CAST(coalesce(value, 0) AS DOUBLE)) AS value_time_decay

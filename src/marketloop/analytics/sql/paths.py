@@ -91,7 +91,7 @@ def _weights(q: Builder, spec: Attribution) -> str:
 
 
 def attribution(q: Builder, spec: Attribution) -> Query:
-    """facts: (cust_no, channel) per credited pair. Result: per channel, conversions credited by each model."""
+    """facts: (cust_no, kind, channel) per credited pair, or unattributed. Result: each channel's credit by model."""
     names = (spec.conversion.event, spec.touch.event)
     scanned = q.events(spec, start=spec.range.start - spec.lookback, end=spec.range.end, names=names)
     value = q.p.json_number(q.props, spec.value_property) if spec.value_property else "1.0"
@@ -122,6 +122,11 @@ def attribution(q: Builder, spec: Attribution) -> Query:
         "  FROM conversions WHERE conversion NOT IN (SELECT conversion FROM pairs)\n) AS credit\n"
         "ORDER BY kind, channel"
     )
+    facts = (
+        "SELECT cust_no, 'touch' AS kind, channel FROM weighted\n"
+        f"  UNION ALL SELECT cust_no, 'unattributed' AS kind, {q.d.null_text()} AS channel FROM conversions\n"
+        "  WHERE conversion NOT IN (SELECT conversion FROM pairs)"
+    )
     return Query(
         steps=(
             ("scanned", scanned),
@@ -129,9 +134,9 @@ def attribution(q: Builder, spec: Attribution) -> Query:
             ("touches", touches),
             ("pairs", pairs),
             ("weighted", weighted),
-            ("facts", "SELECT cust_no, channel FROM weighted"),
+            ("facts", facts),
         ),
         select=select,
-        cells={"channel": "text"},
+        cells={"kind": "text", "channel": "text"},
         suffix=q.d.suffix,
     )
