@@ -63,3 +63,46 @@ def test_clickhouse_and_duckdb_agree(doc: dict[str, Any], shop: duckdb.DuckDBPyC
     in_duckdb = shape(spec, duckdb_rows(shop, compile_spec(spec, "duckdb", DEFAULT_CATALOG).sql()))
     assert _close(in_clickhouse, in_duckdb), (in_clickhouse, in_duckdb)
     assert in_duckdb != shape(spec, [])  # the spec finds something in the shop
+
+
+DRILLS = [
+    (
+        {"model": "attribution", "conversion": "buy_wealth", "channel": "campaign", "lookback": "7d"},
+        "kind = 'unattributed' AND channel IS NULL",
+        ["C3"],
+    ),
+    (
+        {"model": "attribution", "conversion": "buy_wealth", "channel": "campaign", "lookback": "7d"},
+        "kind = 'touch' AND channel = 'A'",
+        ["C1", "C4"],
+    ),
+    (
+        {"model": "paths", "anchor": "view_wealth", "depth": 2},
+        "step = 1 AND name = 'use_yield_calculator' AND cust_no IN (SELECT cust_no FROM facts WHERE step = 2)",
+        ["C1", "C4"],
+    ),
+    (
+        {"model": "funnel", "steps": ["view_wealth", "use_yield_calculator", "buy_wealth"], "window": "1d"},
+        "grp = 'all' AND step = 2 AND cust_no NOT IN (SELECT cust_no FROM facts WHERE step = 3)",
+        ["C2", "C3"],
+    ),
+    (
+        {"model": "retention", "start": "view_wealth", "back": "login", "periods": 3},
+        "cohort = '2026-11-02' AND period = 1",
+        ["C1"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "where", "expected"), DRILLS)
+def test_drill_down_sql_runs_in_clickhouse_too(
+    doc: dict[str, Any], where: str, expected: list[str], shop: duckdb.DuckDBPyConnection, clickhouse: Any
+) -> None:
+    spec = parse_spec({"range": WEEK} | doc, as_of=WEEK_END)
+    listed = compile_spec(spec, "clickhouse", DEFAULT_CATALOG).customers(where, limit=10, offset=0)
+    in_clickhouse = [row[0] for row in json.loads(clickhouse.query(listed, "JSONCompact").bytes())["data"]]
+    in_duckdb = [
+        row["cust_no"]
+        for row in duckdb_rows(shop, compile_spec(spec, "duckdb", DEFAULT_CATALOG).customers(where, limit=10, offset=0))
+    ]
+    assert in_clickhouse == in_duckdb == expected
