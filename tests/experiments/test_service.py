@@ -143,6 +143,9 @@ def test_looks_before_the_planned_size_are_counted(service: ExperimentService, c
     assert second.analysis.peeking is not None
     assert second.analysis.peeking.looks == 2
     assert "peeking" in {w.code for w in second.analysis.warnings}
+    clock.advance(timedelta(hours=1))
+    reopened = service.results("exp_planned")  # same customers: the same look, no more alpha spent
+    assert reopened.analysis.peeking == second.analysis.peeking
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,11 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:+.{digits}%}"
 
 
+def _points(value: float) -> str:
+    """A difference of two rates in percentage points (个百分点), e.g. +2.67."""
+    return f"{value * 100:+.2f}" if math.isfinite(value) else "—"
+
+
 def _num(value: float | None, spec: str = ",.2f") -> str:
     return "—" if value is None or not math.isfinite(value) else format(value, spec)
 
@@ -116,8 +121,8 @@ def _summary(results: ExperimentResults) -> str:
             )
         items.append(
             f"<li><b>{escape(row.variant)}</b> 对比 {escape(results.experiment.control)}：转化率 "
-            f"{_num(row.mean, '.2%')} vs {_num(rate.variants[0].mean, '.2%')}，提升 {_pct(c.lift_abs)} "
-            f"(区间 {_pct(c.ci_low)} ~ {_pct(c.ci_high)})，相对 {_pct(c.lift_rel, 1)}，p={_p(c.p_value)}，"
+            f"{_num(row.mean, '.2%')} vs {_num(rate.variants[0].mean, '.2%')}，提升 {_points(c.lift_abs)} 个百分点 "
+            f"(区间 {_points(c.ci_low)} ~ {_points(c.ci_high)})，相对 {_pct(c.lift_rel, 1)}，p={_p(c.p_value)}，"
             f"{verdict}{money}</li>"
         )
     return "<h2>结论摘要 <span class='en'>Summary</span></h2><ul>" + "".join(items) + "</ul>"
