@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta, timezone
+from functools import partial
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from marketloop.adapters.sql.channel_tables import ensure_channel_tables
+from marketloop.adapters.sql.contact_policy import SqlContactHistory
+from marketloop.adapters.sql.engine import create_engine
 from marketloop.core.consent import Channel, Purpose
 from marketloop.journeys.policy.rules import (
     DEFAULT_POLICY,
@@ -190,3 +197,42 @@ def test_quiet_hours_are_respected_in_any_timezone_offset(minute: int, zone: tim
         assert record.effective_at - request.at < timedelta(hours=11, minutes=1)
     else:
         assert record.effective_at == request.at
+
+
+_BATCH_CUSTOMERS = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def sql_history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlContactHistory]:
+    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('caps') / 'state.sqlite'}")
+    ensure_channel_tables(engine)
+    yield SqlContactHistory(engine)
+    engine.dispose()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(STEP, min_size=1, max_size=8), min_size=1, max_size=5), zone=OFFSETS)
+def test_caps_hold_for_batched_decisions_on_sql(
+    sql_history: SqlContactHistory, batches: list[list[tuple[int, Channel, str, int, Purpose]]], zone: timezone
+) -> None:
+    """The set-based batch path (decide_many): several requests about one customer in one transaction."""
+    customer = f"P{next(_BATCH_CUSTOMERS)}"
+    clock_minutes = 0
+    for batch in batches:
+        clock_minutes += max(minute for minute, *_ in batch) % (3 * 24 * 60)
+        at = START + timedelta(minutes=clock_minutes)
+        items = []
+        for _, channel, campaign, priority, purpose in sorted(batch, key=lambda s: -s[3]):
+            request = _request(
+                at, channel, customer=customer, campaign=campaign, priority=priority, purpose=purpose, timezone=zone
+            )
+            items.append((customer, at - timedelta(days=40), partial(decide, DEFAULT_POLICY, request, Gates())))
+        sql_history.decide_many(items)
+    counted = [r for r in sql_history.history(customer, limit=1000) if r.active and r.outcome is not Outcome.SUPPRESS]
+    for cap in DEFAULT_POLICY.caps:
+        periods: dict[datetime, int] = {}
+        for r in counted:
+            if r.purpose in cap.purposes and (cap.channel is None or r.channel == cap.channel):
+                start = period_start(r.effective_at, zone, cap.period)
+                periods[start] = periods.get(start, 0) + 1
+        assert all(n <= cap.limit for n in periods.values()), (cap, periods)
