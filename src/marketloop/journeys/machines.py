@@ -49,7 +49,9 @@ class CountState(msgspec.Struct, kw_only=True):
 
 
 class SegmentState(msgspec.Struct, kw_only=True):
-    member: bool = False
+    """Whether the customer was in the segment at the last answer; None before the first one."""
+
+    member: bool | None = None
 
 
 class AttributeState(msgspec.Struct, kw_only=True):
@@ -226,7 +228,8 @@ def _segment(trigger: SegmentTrigger, state: bytes | None, customer: str, event:
     before: SegmentState = _load(state, SegmentState)
     member = trigger.segment_id in event.segments
     fires = []
-    if member != before.member and member == (trigger.transition == "entered"):
+    # The first answer only sets the state: going live (or a new customer) does not flood `entered`.
+    if before.member is not None and member != before.member and member == (trigger.transition == "entered"):
         reason = f"segment.{trigger.transition}"
         context = {"segment_id": trigger.segment_id}
         fires.append(_fire(trigger, customer, event.timestamp, reason, (event.message_id,), event, context))
