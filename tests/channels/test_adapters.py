@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import orjson
 import pytest
 
@@ -288,3 +289,40 @@ def test_email_through_a_local_smtp_server(smtp: LocalSmtpServer) -> None:
     with pytest.raises(ChannelError) as unreachable:
         closed.send(touch(ChannelKind.EMAIL, "zhang@example.com"))
     assert unreachable.value.retryable
+
+
+def test_a_gateway_with_its_own_field_names_and_success_code() -> None:
+    seen: list[dict[str, object]] = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        seen.append(body)
+        if "phone" not in body:
+            return httpx.Response(200, json={"status": "E01", "message": "no phone"})
+        return httpx.Response(200, json={"status": "OK", "serial": "G-1"})
+
+    channel = HttpSmsChannel(
+        name="sms",
+        url="http://gw.local/sms",
+        account="bank",
+        secret="s",
+        client=new_client(transport=httpx.MockTransport(gateway)),
+        clock=FrozenClock(),
+        fields={"mobile": "phone", "content": "msg_text", "code": "status", "msg": "message", "id": "serial"},
+        success_code="OK",
+    )
+    result = channel.send(touch(ChannelKind.SMS, "13800001234"))
+    assert result.provider_message_id == "G-1"
+    assert seen[0]["phone"] == "13800001234"
+    assert "mobile" not in seen[0]
+    assert seen[0]["msgId"] == "maturity:v1:C1"
+    with pytest.raises(ValueError, match="unknown SMS gateway fields"):
+        HttpSmsChannel(
+            name="sms",
+            url="u",
+            account="a",
+            secret="s",
+            client=new_client(),
+            clock=FrozenClock(),
+            fields={"phone": "x"},
+        )

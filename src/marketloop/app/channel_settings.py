@@ -37,6 +37,31 @@ class SmsChannelSettings(_Limited):
     signature: str = ""  # e.g. 【某某银行】; added in front of every SMS
     opt_out: str = "拒收请回复R"  # added to marketing SMS that lack it
     max_parts: int = Field(default=5, ge=1, le=20)
+    fields: dict[str, str] = {}  # the gateway's own field names, e.g. {mobile = "phone", content = "msg"}
+    success_code: str = "0"
+    retry_codes: list[str] = ["busy", "429", "503"]
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        known = (
+            "account",
+            "mobile",
+            "content",
+            "templateId",
+            "params",
+            "msgId",
+            "parts",
+            "timestamp",
+            "sign",
+            "code",
+            "msg",
+            "id",
+        )
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown SMS gateway fields {unknown}; known: {list(known)}")
+        return value
 
 
 class PushChannelSettings(_Limited):

@@ -218,6 +218,9 @@ def _http_channels(
                 client=client("sms", c.sms.timeout_seconds),
                 clock=clock,
                 max_parts=c.sms.max_parts,
+                fields=c.sms.fields,
+                success_code=c.sms.success_code,
+                retry_codes=c.sms.retry_codes,
             ),
             description=f"HTTP SMS gateway {c.sms.url}",
             settings={
@@ -227,6 +230,7 @@ def _http_channels(
                 "signature": c.sms.signature,
                 "opt_out": c.sms.opt_out,
                 "max_parts": c.sms.max_parts,
+                "fields": dict(c.sms.fields),
             },
             rate_per_second=c.sms.rate_per_second,
         )

@@ -7,7 +7,9 @@ Request (POST `url`, JSON, UTF-8)::
      "parts": 2, "timestamp": "20260105090000", "sign": "<hex HMAC-SHA256(secret, account+timestamp+mobile+msgId)>"}
 
 Answer: `{"code": "0", "msgId": "<gateway id>"}`; any other `code` is a refusal
-(`retry_codes` lists the gateway codes that mean "busy, try later").
+(`retry_codes` lists the gateway codes that mean "busy, try later"). A bank's
+gateway with other field names is served by `fields` (settings:
+`[channels.sms] fields = {mobile = "phone", content = "msg"}`) and `success_code`.
 Status reports (状态报告) arrive as a JSON list of
 `{"msgId", "status": "DELIVRD" | <operator error>, "reportTime"}`; replies
 `{"msgId", "type": "reply", "content": "R"}` are unsubscriptions.
@@ -21,7 +23,7 @@ signature counts.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -36,6 +38,9 @@ GSM7 = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
     "¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+# Field names a bank's gateway may rename: of the request, then of the answer (`id`: the gateway's message id).
+REQUEST_FIELDS = ("account", "mobile", "content", "templateId", "params", "msgId", "parts", "timestamp", "sign")
+FIELDS = (*REQUEST_FIELDS, "code", "msg", "id")
 UNSUBSCRIBE_REPLIES = frozenset({"R", "T", "TD", "N", "0000", "退订"})
 BEIJING = timezone(timedelta(hours=8))
 
@@ -86,7 +91,14 @@ class HttpSmsChannel:
         clock: Clock,
         max_parts: int = 5,
         retry_codes: Sequence[str] = ("busy", "429", "503"),
+        fields: Mapping[str, str] | None = None,
+        success_code: str = "0",
     ) -> None:
+        """`fields` renames request and answer fields for a bank's own gateway (e.g. {"mobile": "phone",
+        "content": "msg"}); unknown names are refused. `success_code` is the answer's code for success."""
+        unknown = sorted(set(fields or {}) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown SMS gateway fields {unknown}; known: {sorted(FIELDS)}")
         self._name = name
         self._url = url
         self._account = account
@@ -95,6 +107,8 @@ class HttpSmsChannel:
         self._clock = clock
         self._max_parts = max_parts
         self._retry_codes = frozenset(retry_codes)
+        self._fields = {**{name: name for name in FIELDS}, "id": "msgId", **(fields or {})}
+        self._success = success_code
 
     @property
     def name(self) -> str:
@@ -109,7 +123,7 @@ class HttpSmsChannel:
                 retryable=False,
             )
         stamp = self._clock.now().astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
-        body: dict[str, Any] = {
+        values: dict[str, Any] = {
             "account": self._account,
             "mobile": touch.address,
             "content": touch.body,
@@ -120,18 +134,18 @@ class HttpSmsChannel:
             "timestamp": stamp,
             "sign": hmac_hex(self._secret, self._account + stamp + touch.address + touch.idempotency_key),
         }
+        body = {self._fields[name]: value for name, value in values.items()}
         answer = request_json(self._client, self._name, "POST", self._url, body=body)
-        code = str(answer.get("code", ""))
-        if code != "0":
+        code = str(answer.get(self._fields["code"], ""))
+        if code != self._success:
             raise ChannelError(
                 channel=self._name,
-                message=f"gateway refused: {str(answer.get('msg', ''))[:200]}",
+                message=f"gateway refused: {str(answer.get(self._fields['msg'], ''))[:200]}",
                 retryable=code in self._retry_codes,
                 provider_code=code,
             )
-        return SendResult(
-            idempotency_key=touch.idempotency_key, provider_message_id=str(answer.get("msgId", "")), parts=parts
-        )
+        provider_id = str(answer.get(self._fields["id"], ""))
+        return SendResult(idempotency_key=touch.idempotency_key, provider_message_id=provider_id, parts=parts)
 
     def parse_receipts(self, payload: bytes) -> Sequence[Receipt]:
         reports = json_payload(self._name, payload)
