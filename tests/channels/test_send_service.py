@@ -11,11 +11,13 @@ from marketloop.core.consent import ConsentStatus, Purpose
 from marketloop.core.errors import MarketloopError
 from marketloop.journeys.channels.fallback import Done, FallbackPlan, Wait, Wave
 from marketloop.journeys.channels.ratelimit import RateLimiter
+from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
 from marketloop.journeys.channels.sending import Message, SendStatus
 from marketloop.journeys.channels.service import SendService
 from marketloop.journeys.policy.rules import Cap, Period
-from marketloop.ports.channels import DeliveryStatus
+from marketloop.ports.channels import DeliveryStatus, SendResult, Touch
 from marketloop.ports.contact_policy import ListEntry
+from marketloop.testing.channels import InMemoryChannel
 
 from .conftest import World, request
 
@@ -307,3 +309,33 @@ def test_send_many_retries_what_failed(world: World) -> None:
     again = world.sends.send_many([request("m:1"), request("m:2", customer="C7")])
     assert [o.status for o in again] == [SendStatus.SENT, SendStatus.DUPLICATE]
     assert world.push.calls == 3
+
+
+class _Crashing(InMemoryChannel):
+    """A channel whose process dies in the middle of a send (the exception is not a ChannelError)."""
+
+    crash = True
+
+    def send(self, touch: Touch) -> SendResult:
+        if self.crash:
+            raise RuntimeError("worker killed")
+        return super().send(touch)
+
+
+def test_a_send_whose_worker_died_is_taken_over_once_the_claim_is_stale(world: World) -> None:
+    crashing = _Crashing("push", ChannelKind.PUSH)
+    registry = ChannelRegistry(
+        [ConfiguredChannel(name="push", kind=ChannelKind.PUSH, channel=crashing, description="")]
+    )
+    sends = SendService(registry, world.ledger, world.policy, world.clock)
+    with pytest.raises(RuntimeError):
+        sends.send(request("crash:1"))
+    crashing.crash = False
+    in_flight = sends.send(request("crash:1"))
+    assert in_flight.status is SendStatus.DUPLICATE  # another worker may still be sending it
+    assert crashing.sent == []
+    world.clock.advance(timedelta(minutes=11))
+    taken_over = sends.send(request("crash:1"))
+    assert taken_over.status is SendStatus.SENT
+    assert taken_over.attempts == 2
+    assert len(world.history.records) == 1  # the first decision was reused

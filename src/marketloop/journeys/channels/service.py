@@ -90,7 +90,7 @@ class SendService:
         check_request(request)
         configured = self._resolve(request)
         known = self._ledger.get(request.idempotency_key)
-        if known is not None and (known.status is not DeliveryStatus.RETRYING or _not_yet(known, self._clock.now())):
+        if known is not None and not _claimable(known, self._clock.now()):
             return self._known(known)
         touch = build_touch(request, configured.kind, self._sms)
         decision = self._decision(request, configured, touch)
@@ -296,8 +296,11 @@ def _test_decision(touch: Touch, now: datetime) -> ContactRecord:
     )
 
 
-def _not_yet(known: Delivery, now: datetime) -> bool:
-    return known.retry_at is not None and known.retry_at > now
+def _claimable(known: Delivery, now: datetime) -> bool:
+    """A retry that is due, or a pending claim (the ledger decides whether its worker died and it may be taken)."""
+    if known.status is DeliveryStatus.RETRYING:
+        return known.retry_at is None or known.retry_at <= now
+    return known.status is DeliveryStatus.PENDING
 
 
 def _after(now: datetime, seconds: float) -> datetime:
