@@ -1,7 +1,8 @@
 """`ExperimentWarehouse` on DuckDB: assignments, touches and conversions next to the events and bank tables.
 
 Creates `experiment_assignments`, `experiment_touches` and
-`customer_conversions` when absent. Keys make every write idempotent, so a
+`customer_conversions` when absent. `DuckDBEventConversions` fills
+`customer_conversions` from loaded events through the OneID store's tables. Keys make every write idempotent, so a
 journey (or an import) that retries after a crash does not count twice.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 import duckdb
 import polars as pl
@@ -161,3 +163,59 @@ class DuckDBExperimentWarehouse:
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()
     return int(rows[0][0])
+
+
+FROM_EVENTS = """
+INSERT OR IGNORE INTO customer_conversions
+SELECT 'event:' || e.message_id, c.cust_no, $goal, e.timestamp,
+       CASE WHEN $revenue IS NULL THEN 0
+            ELSE coalesce(TRY_CAST(json_extract_string(e.properties, $revenue) AS DOUBLE), 0) END,
+       CASE WHEN $aum IS NULL THEN 0
+            ELSE coalesce(TRY_CAST(json_extract_string(e.properties, $aum) AS DOUBLE), 0) END,
+       0
+FROM events_resolved e
+JOIN (
+    SELECT coalesce(r.to_one_id, i.one_id) AS one_id, min(i.id_value) AS cust_no
+    FROM identities i LEFT JOIN identity_redirects r ON r.from_one_id = i.one_id
+    WHERE i.id_type = 'cust_no'
+    GROUP BY ALL
+) c ON c.one_id = e.one_id
+WHERE e.event = $event AND ($since IS NULL OR e.timestamp >= $since)
+QUALIFY row_number() OVER (PARTITION BY e.message_id) = 1
+"""
+
+
+def _json_path(name: str | None) -> str | None:
+    return None if name is None else '$."' + name.replace('"', '\\"') + '"'
+
+
+class DuckDBEventConversions:
+    """`EventConversions` over the loaded events (`events_resolved`) and the OneID store's `identities`."""
+
+    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection], write_lock: threading.Lock) -> None:
+        self._cursor = cursor
+        self._write_lock = write_lock
+        with write_lock:
+            cursor().execute(SCHEMA)
+
+    def derive(
+        self,
+        *,
+        event: str,
+        goal: str,
+        revenue_property: str | None = None,
+        aum_property: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        params = {
+            "event": event,
+            "goal": goal,
+            "revenue": _json_path(revenue_property),
+            "aum": _json_path(aum_property),
+            "since": since,
+        }
+        with self._write_lock:
+            con = self._cursor()
+            before = _count(con, "customer_conversions")
+            con.execute(FROM_EVENTS, params).fetchall()
+            return _count(con, "customer_conversions") - before

@@ -18,7 +18,7 @@ from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_analytics import DuckDBAnalyticsWarehouse
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
-from marketloop.adapters.duckdb_experiments import DuckDBExperimentWarehouse
+from marketloop.adapters.duckdb_experiments import DuckDBEventConversions, DuckDBExperimentWarehouse
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
 from marketloop.adapters.duckdb_segment_monitoring import DuckDBMonitoringWarehouse
@@ -249,6 +249,7 @@ class Container:
             DuckDBExperimentWarehouse(self.warehouse.cursor, self.warehouse.write_lock),
             self.clock,
             channel_costs=self.settings.experiments.channel_costs,
+            event_conversions=DuckDBEventConversions(self.warehouse.cursor, self.warehouse.write_lock),
         )
 
     @cached_property

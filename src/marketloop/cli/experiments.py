@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -291,3 +292,34 @@ def report(
     except OSError as error:
         fail(f"cannot write the report: {error}", code=1)
     console.print(f"复盘报告已生成 report written: {out}" + (f", {xlsx}" if xlsx else ""))
+
+
+@app.command("conversions-from-events")
+def conversions_from_events(
+    event: Annotated[str, typer.Option("--event", help="The tracked event that is a conversion, e.g. purchase.")],
+    goal: Annotated[str, typer.Option("--goal", help="The goal it counts for (an experiment's --goal).")],
+    revenue_property: Annotated[
+        str | None, typer.Option("--revenue-property", help="Event property holding the revenue.")
+    ] = None,
+    aum_property: Annotated[
+        str | None, typer.Option("--aum-property", help="Event property holding the AUM brought in.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only events at or after this time (ISO 8601, UTC).")
+    ] = None,
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Record conversions from loaded events of known customers (OneID with a customer number); idempotent."""
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            fail(f"--since {since!r} is not a time; use e.g. 2026-03-01 or 2026-03-01T08:00:00", code=2)
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    with opened(data_dir, config) as container:
+        added = container.experiments.conversions_from_events(
+            event=event, goal=goal, revenue_property=revenue_property, aum_property=aum_property, since=start
+        )
+    console.print(f"转化 conversions from events: {added:,} new")

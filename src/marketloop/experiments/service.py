@@ -26,6 +26,7 @@ from marketloop.experiments.effect import FunnelRow, RoiRow, channel_costs_of, f
 from marketloop.experiments.records import assignments_frame, conversions_frame, touches_frame
 from marketloop.ports.clock import Clock
 from marketloop.ports.experiments import (
+    EventConversions,
     Experiment,
     ExperimentKind,
     ExperimentRepository,
@@ -78,7 +79,9 @@ class ExperimentService:
         clock: Clock,
         *,
         channel_costs: Mapping[str, float],
+        event_conversions: EventConversions | None = None,
     ) -> None:
+        self._event_conversions = event_conversions
         self._repository = repository
         self._warehouse = warehouse
         self._clock = clock
@@ -140,6 +143,29 @@ class ExperimentService:
     def record_conversions(self, rows: pl.DataFrame) -> int:
         """Record conversions (conversion_id, cust_no, goal, converted_at, revenue, aum, benefit_cost)."""
         return self._warehouse.add_conversions(conversions_frame(rows))
+
+    def conversions_from_events(
+        self,
+        *,
+        event: str,
+        goal: str,
+        revenue_property: str | None = None,
+        aum_property: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """Record conversions of `goal` from tracked `event` events of known customers; returns how many were new."""
+        if self._event_conversions is None:
+            raise MarketloopError(
+                kind=ErrorKind.UNSUPPORTED,
+                code="experiments.no-events",
+                title="No event store",
+                detail="this deployment reads conversions from files and the API only",
+            )
+        if not event.strip() or not goal.strip():
+            raise invalid("conversion-event-invalid", "Name the event and the goal", "both must be non-empty")
+        return self._event_conversions.derive(
+            event=event, goal=goal, revenue_property=revenue_property, aum_property=aum_property, since=since
+        )
 
     def results(self, experiment_id: str, *, cuped: bool = False, record: bool = True) -> ExperimentResults:
         """Statistics, funnel, ROI and periods of the experiment now; `record` counts this as a look."""

@@ -155,3 +155,24 @@ class ExperimentWarehouse(Protocol):
     def touch_counts(self, experiment_id: str) -> pl.DataFrame:
         """Sent touches by variant, period and channel: columns variant, period, channel, touches."""
         ...
+
+
+class EventConversions(Protocol):
+    """Conversions read from tracked events: a purchase or activation event of a known customer is a conversion."""
+
+    def derive(
+        self,
+        *,
+        event: str,
+        goal: str,
+        revenue_property: str | None = None,
+        aum_property: str | None = None,
+        since: datetime | None = None,
+    ) -> int:
+        """Add one conversion of `goal` per `event` event (at or after `since`) whose OneID has a cust_no.
+
+        Revenue and AUM are read from the event's properties (0 when absent or
+        not a number). The conversion id is 'event:' + the event's message_id,
+        so running again adds only events loaded since. Returns how many were new.
+        """
+        ...
