@@ -137,6 +137,9 @@ def test_inbox_and_rm_tasks(client: TestClient, container: Container) -> None:
     closed = client.post(f"/v1/rm-tasks/{tasks[0]['id']}/close", json={"outcome": "已联系，客户续作"})
     assert closed.json()["status"] == "closed"
     assert client.post(f"/v1/rm-tasks/{tasks[0]['id']}/close", json={"outcome": ""}).status_code == 422
+    events = [orjson.loads(r.value) for r in container.log.read(0, after=START, max_records=100_000)]
+    reactions = [(e["event"], e["properties"]["channel"]) for e in events if e.get("user_id") == "C9"]
+    assert reactions == [("touch_opened", "inapp"), ("touch_delivered", "rm")]
     history = client.get("/v1/customers/C9/contacts").json()
     assert [h["code"] for h in history] == ["allowed", "allowed"]
     summary = client.get("/v1/policy/summary", params={"campaign": ""})

@@ -17,12 +17,21 @@ from marketloop.adapters.sql.deliveries import SqlDeliveryLedger
 from marketloop.adapters.sql.engine import create_engine
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
+from marketloop.journeys.channels.receipts import ReceiptService
+from marketloop.journeys.channels.registry import ChannelRegistry
 from marketloop.journeys.channels.workbench import InboxService, RmTaskService
 from marketloop.journeys.policy.rules import DEFAULT_POLICY, ContactRequest, Gates, decide
+from marketloop.journeys.policy.service import ContactPolicyService
+from marketloop.policy.consent import ConsentService
 from marketloop.ports.channels import Claim, DeliveryLedger, DeliveryStatus, SendResult, Touch
 from marketloop.ports.contact_policy import ContactHistory, ListEntry, Outcome, SuppressionLists
 from marketloop.ports.inbox import TaskStatus
-from marketloop.testing.channels import InMemoryContactHistory, InMemoryDeliveryLedger, InMemorySuppressionLists
+from marketloop.testing.channels import (
+    InMemoryConsentStore,
+    InMemoryContactHistory,
+    InMemoryDeliveryLedger,
+    InMemorySuppressionLists,
+)
 from marketloop.testing.clock import FrozenClock
 
 T0 = datetime(2026, 1, 5, 2, tzinfo=UTC)
@@ -185,6 +194,13 @@ def _touch(kind: ChannelKind, key: str, **kw: object) -> Touch:
     return Touch(**(base | kw))  # type: ignore[arg-type]
 
 
+def _receipts(ledger: DeliveryLedger, clock: FrozenClock) -> ReceiptService:
+    history, lists = InMemoryContactHistory(), InMemorySuppressionLists()
+    consent = ConsentService(InMemoryConsentStore(), clock)
+    policy = ContactPolicyService(history, lists, consent, clock)
+    return ReceiptService(ChannelRegistry([]), ledger, policy, clock)
+
+
 def test_inbox_stores_once_lists_and_reading_is_an_open(engine: sa.Engine) -> None:
     clock = FrozenClock(T0)
     channel = InboxChannel(name="inapp", engine=engine, clock=clock)
@@ -193,11 +209,13 @@ def test_inbox_stores_once_lists_and_reading_is_an_open(engine: sa.Engine) -> No
     first = channel.send(_touch(ChannelKind.INAPP, "k1"))
     assert channel.send(_touch(ChannelKind.INAPP, "k1")).provider_message_id == first.provider_message_id
     ledger.complete("k1", first, T0)
-    inbox = InboxService(channel, ledger, clock)
+    inbox = InboxService(channel, _receipts(ledger, clock), clock)
     messages = inbox.messages("C1")
     assert [m.title for m in messages] == ["加息券"]
-    read = inbox.read("C1", first.provider_message_id)
-    assert read.read_at == T0
+    opened = inbox.read("C1", first.provider_message_id)
+    assert opened.message.read_at == T0
+    assert [(r.status, r.customer, r.idempotency_key) for r in opened.receipts] == [(DeliveryStatus.OPENED, "C1", "k1")]
+    assert inbox.read("C1", first.provider_message_id).receipts == ()  # read again: no second receipt
     assert inbox.messages("C1", unread_only=True) == []
     row = ledger.get("k1")
     assert row is not None
@@ -207,12 +225,12 @@ def test_inbox_stores_once_lists_and_reading_is_an_open(engine: sa.Engine) -> No
 def test_rm_tasks_are_listed_by_rm_and_closed_with_an_outcome(engine: sa.Engine) -> None:
     clock = FrozenClock(T0)
     channel = RmTaskChannel(name="rm", engine=engine, clock=clock)
-    tasks = RmTaskService(channel, SqlDeliveryLedger(engine), clock)
+    tasks = RmTaskService(channel, _receipts(SqlDeliveryLedger(engine), clock), clock)
     made = channel.send(_touch(ChannelKind.RM, "t1", sender="rm_li", body="VIP 客户理财 7 日后到期，请联系续作"))
     channel.send(_touch(ChannelKind.RM, "t2"))
     assert [t.id for t in tasks.tasks(relationship_manager="rm_li")] == [made.provider_message_id]
     assert [t.relationship_manager for t in tasks.tasks(relationship_manager="unassigned")] == ["unassigned"]
-    closed = tasks.close(made.provider_message_id, "已电话联系，客户续作")
+    closed = tasks.close(made.provider_message_id, "已电话联系，客户续作").task
     assert closed.status is TaskStatus.CLOSED
     assert closed.closed_at == T0
     assert tasks.tasks(status=TaskStatus.OPEN)[0].id != made.provider_message_id

@@ -167,15 +167,16 @@ def open_channels(
         sms=SmsDress(signature=config.sms.signature, opt_out=config.sms.opt_out),
         audit=audit,
     )
+    receipts = ReceiptService(registry, ledger, policy, clock, consent=consent)
     stored = InboxChannel(name="inapp", engine=engine, clock=clock)
     tasks = RmTaskChannel(name="rm", engine=engine, clock=clock, default_queue=config.rm.default_queue)
     return Channels(
         registry=registry,
         policy=policy,
         sends=sends,
-        receipts=ReceiptService(registry, ledger, policy, clock, consent=consent),
-        inbox=InboxService(stored, ledger, clock),
-        rm_tasks=RmTaskService(tasks, ledger, clock),
+        receipts=receipts,
+        inbox=InboxService(stored, receipts, clock),
+        rm_tasks=RmTaskService(tasks, receipts, clock),
         lists=SuppressionListService(lists, clock, audit=audit),
         fallback=FallbackRunner(sends, ledger, policy, clock),
         ledger=ledger,

@@ -10,6 +10,7 @@ customer is 404; an RM sees only their own tasks).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import msgspec
@@ -25,7 +26,7 @@ from marketloop.app.channels import Channels
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
 from marketloop.core.errors import ErrorKind, MarketloopError
-from marketloop.journeys.channels.receipts import ReceiptReport, receipt_event
+from marketloop.journeys.channels.receipts import AppliedReceipt, ReceiptReport, receipt_event
 from marketloop.journeys.channels.sending import SendOutcome
 from marketloop.journeys.policy.service import Content, PolicyQuery
 from marketloop.ports.channels import ChannelError
@@ -80,6 +81,12 @@ def _in_scope(request: Request, user: Principal, customer: str, relationship_man
         raise MarketloopError(kind=ErrorKind.NOT_FOUND, code="customer.not-found", title="No such customer")
 
 
+async def _publish(request: Request, receipts: Sequence[AppliedReceipt]) -> None:
+    """Receipts become events (touch_delivered, touch_opened, …) so journeys' waits and branches react to them."""
+    collect = container(request).collect
+    await collect.append_internal([receipt_event(r, collect.now()) for r in receipts])
+
+
 def _json(value: object) -> Response:
     return Response(msgspec.json.encode(value), media_type="application/json")
 
@@ -127,9 +134,7 @@ async def receipts(name: str, request: Request, channels: Wired) -> Response:
             title="Not a receipt of this channel",
             detail=str(error),
         ) from error
-    collect = container(request).collect
-    # Receipts become events (touch_delivered, touch_opened, …) so journeys' waits and branches react to them.
-    await collect.append_internal([receipt_event(r, collect.now()) for r in report.receipts])
+    await _publish(request, report.receipts)
     counts = ("received", "applied", "unknown", "stale", "unsubscribed")
     return _json({name: getattr(report, name) for name in counts})
 
@@ -155,8 +160,10 @@ def inbox(
     response_model=InboxMessage,
     dependencies=[require("customers:read")],
 )
-def read_message(cust_no: ScopedCustNo, message_id: str, channels: Wired) -> Response:
-    return _json(channels.inbox.read(cust_no, message_id))
+async def read_message(cust_no: ScopedCustNo, message_id: str, request: Request, channels: Wired) -> Response:
+    opened = await run_in_threadpool(channels.inbox.read, cust_no, message_id)
+    await _publish(request, opened.receipts)
+    return _json(opened.message)
 
 
 @router.get(
@@ -188,17 +195,18 @@ def rm_tasks(
 
 
 @router.post("/rm-tasks/{task_id}/close", summary="Close an RM task with its outcome", response_model=RmTask)
-def close_rm_task(
+async def close_rm_task(
     task_id: str,
     body: CloseTask,
     request: Request,
     channels: Wired,
     user: Annotated[Principal, require("customers:read")],
 ) -> Response:
-    task = channels.rm_tasks.task(task_id)
-    _in_scope(request, user, task.customer, task.relationship_manager)
-    task = channels.rm_tasks.close(task_id, body.outcome)
-    return _json(task)
+    task = await run_in_threadpool(channels.rm_tasks.task, task_id)
+    await run_in_threadpool(_in_scope, request, user, task.customer, task.relationship_manager)
+    closed = await run_in_threadpool(channels.rm_tasks.close, task_id, body.outcome)
+    await _publish(request, closed.receipts)
+    return _json(closed.task)
 
 
 @router.post("/policy/check", summary="Explain the contact policy's decision now (nothing is recorded)")
