@@ -411,3 +411,8 @@ def test_a_birthday_timer_survives_a_restart_and_plans_next_year(
     restarted.drain()
     assert [(f.reason, f.fired_at) for f in SqlStreamStore(engine).fires()] == [("date", first_due)]
     assert SqlStreamStore(engine).next_due([0]) == datetime.fromisoformat("2027-02-01T09:00:00+00:00")
+
+    clock.advance(timedelta(days=3 * 365))  # down again, over three birthdays: one fire, then the next one
+    restarted.drain()
+    assert len(SqlStreamStore(engine).fires()) == 2
+    assert SqlStreamStore(engine).next_due([0]) == datetime.fromisoformat("2030-02-01T09:00:00+00:00")

@@ -123,7 +123,10 @@ def on_event(trigger: DateTrigger, state: bytes | None, customer: str, event: Ob
     return step
 
 
-def on_timer(trigger: DateTrigger, state: bytes | None, customer: str, timer: TimerRequest) -> Step:
+def on_timer(
+    trigger: DateTrigger, state: bytes | None, customer: str, timer: TimerRequest, now: datetime | None = None
+) -> Step:
+    """Fire for the date, and plan the next year after `now` (years missed while down fire once, not each)."""
     current = _state(state)
     key, text = str(timer.payload.get("key", "")), str(timer.payload.get("date", ""))
     known = current.dates.get(key)
@@ -139,7 +142,8 @@ def on_timer(trigger: DateTrigger, state: bytes | None, customer: str, timer: Ti
     )
     step = Step(state=state, fires=[fire])
     parsed = parse_date(text)
-    following = next_occurrence(trigger, parsed, timer.due_at) if parsed is not None else None
+    after = timer.due_at if now is None else max(timer.due_at, now)
+    following = next_occurrence(trigger, parsed, after) if parsed is not None else None
     dates = dict(current.dates)
     if following is None:
         del dates[key]

@@ -86,12 +86,14 @@ def on_event(trigger: PerCustomer, state: bytes | None, customer: str, event: Ob
     return _api(trigger, state, customer, event)
 
 
-def on_timer(trigger: PerCustomer, state: bytes | None, customer: str, timer: TimerRequest) -> Step:
+def on_timer(
+    trigger: PerCustomer, state: bytes | None, customer: str, timer: TimerRequest, now: datetime | None = None
+) -> Step:
     """A durable timer of this trigger came due; stale timers (their episode is over) change nothing."""
     if isinstance(trigger, EventTrigger) and trigger.posture == "proactive":
         return _absence_due(trigger, state, customer, timer)
     if isinstance(trigger, DateTrigger):
-        return dates.on_timer(trigger, state, customer, timer)
+        return dates.on_timer(trigger, state, customer, timer, now)
     return Step(state=state)
 
 

@@ -283,7 +283,8 @@ class StreamProcessor:
         if isinstance(trigger, ScheduleTrigger):
             step = dates.on_schedule(trigger, request, self._clock.now())
         else:
-            step = machines.on_timer(trigger, batch.state(trigger.id, timer.customer), timer.customer, request)
+            state = batch.state(trigger.id, timer.customer)
+            step = machines.on_timer(trigger, state, timer.customer, request, self._clock.now())
         batch.apply(trigger.id, timer.customer, step, timer.partition)
 
     # -- running ------------------------------------------------------------------------------
