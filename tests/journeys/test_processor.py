@@ -361,6 +361,12 @@ def test_changing_a_trigger_starts_its_state_afresh(
     assert SqlStreamStore(engine).states(["C1"]), "half-way through the sequence"
     triggers.save(two_steps | {"name": "renamed"}, replace=True)
     assert SqlStreamStore(engine).states(["C1"]), "a new name keeps the state"
+    triggers.set_enabled("seq", False)
+    assert SqlStreamStore(engine).states(["C1"]) == {}, "disabled: no open episodes are kept"
+    triggers.set_enabled("seq", True)
+    append(log, event("a", T0 + minutes(1.5)))
+    processor.drain()
+    assert SqlStreamStore(engine).states(["C1"])
     triggers.save(two_steps | {"after": [{"event": "b"}]}, replace=True)
     assert SqlStreamStore(engine).states(["C1"]) == {}
     append(log, event("c", T0 + minutes(2)), event("b", T0 + minutes(3)), event("c", T0 + minutes(4)))

@@ -167,7 +167,9 @@ class TriggerService:
             created_at=existing.created_at if existing is not None else now,
             updated_at=now,
         )
-        self._repository.save(record, self._first_timers(trigger, now), reset_state=_changed(existing, trigger))
+        # A disabled trigger keeps no open episodes: enabled again, it starts afresh instead of firing stale ones.
+        reset = not trigger.enabled or _changed(existing, trigger)
+        self._repository.save(record, self._first_timers(trigger, now), reset_state=reset)
         self._record(action, trigger.id, kind=record.kind)
         return _view(record)
 
