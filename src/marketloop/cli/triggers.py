@@ -94,7 +94,7 @@ def enable(trigger_id: TriggerId, data_dir: DataDir = None, config: ConfigFile =
 
 @app.command()
 def disable(trigger_id: TriggerId, data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    """Disable a trigger (its pending timers are dropped when they come due)."""
+    """Disable a trigger; its open episodes and timers are dropped (enabled again, it starts afresh)."""
     with _triggers(data_dir, config) as triggers:
         triggers.set_enabled(trigger_id, False)
     console.print(f"trigger {trigger_id} disabled", highlight=False)

@@ -107,7 +107,7 @@ def enable_trigger(trigger_id: str, triggers: Triggers, _: Writer) -> Response:
     return _json(triggers.set_enabled(trigger_id, True))
 
 
-@router.post("/{trigger_id}/disable", summary="Disable a trigger (its pending timers are dropped when due)")
+@router.post("/{trigger_id}/disable", summary="Disable a trigger (its open episodes and timers are dropped)")
 def disable_trigger(trigger_id: str, triggers: Triggers, _: Writer) -> Response:
     return _json(triggers.set_enabled(trigger_id, False))
 
