@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 import orjson
@@ -176,6 +176,20 @@ class StreamProcessor:
     def lag(self, partition: int) -> int:
         """Durable records whose effects are not committed yet."""
         return self._log.end_offset(partition) - self.committed(partition)
+
+    def status(self) -> dict[str, Any]:
+        """Per partition: the committed offset, the log's end and the lag; failures; the next timer due."""
+        partitions = []
+        for partition in self._partitions:
+            committed = self._store.committed_offset(CONSUMER, partition)
+            end = self._log.end_offset(partition)
+            partitions.append({"partition": partition, "committed": committed, "end": end, "lag": end - committed})
+        next_due = self._store.next_due(self._owned)
+        return {
+            "partitions": partitions,
+            "failures": self.failures,
+            "next_timer_due": None if next_due is None else next_due.isoformat(),
+        }
 
     # -- events -------------------------------------------------------------------------------
 

@@ -78,6 +78,11 @@ def create_trigger(definition: Definition, triggers: Triggers, _: Writer) -> Res
     return _json(triggers.save(definition), status=201)
 
 
+@router.get("/status", summary="The stream processor: lag per partition, failures, the next timer due")
+def processor_status(request: Request, _: Reader) -> Response:
+    return _json(container(request).processor.status())
+
+
 @router.post("/test", summary="Dry-run a trigger against a list of events (nothing is stored)")
 def dry_run_trigger(body: DryRunRequest, triggers: Triggers, _: Reader) -> Response:
     events = parse_test_events(body.events)
