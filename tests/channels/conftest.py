@@ -19,6 +19,7 @@ from marketloop.journeys.policy.rules import DEFAULT_POLICY
 from marketloop.journeys.policy.service import ContactPolicyService
 from marketloop.policy.consent import ConsentService
 from marketloop.testing.channels import (
+    InMemoryBudgets,
     InMemoryChannel,
     InMemoryConsentStore,
     InMemoryContactHistory,
@@ -50,6 +51,7 @@ class World:
     sends: SendService
     receipts: ReceiptService
     fallback: FallbackRunner
+    budgets: InMemoryBudgets
 
     def grant(self, customer: str, *kinds: ChannelKind) -> None:
         for kind in kinds:
@@ -61,14 +63,16 @@ def world() -> World:
     clock = FrozenClock(MORNING)
     history, lists, ledger = InMemoryContactHistory(), InMemorySuppressionLists(), InMemoryDeliveryLedger()
     consent = ConsentService(InMemoryConsentStore(), clock)
-    policy = ContactPolicyService(history, lists, consent, clock, policy=DEFAULT_POLICY)
+    budgets = InMemoryBudgets()
+    policy = ContactPolicyService(history, lists, consent, clock, policy=DEFAULT_POLICY, budgets=budgets)
     push = InMemoryChannel("push", ChannelKind.PUSH)
     sms = InMemoryChannel("sms", ChannelKind.SMS)
     wechat = InMemoryChannel("wechat", ChannelKind.WECHAT)
     registry = ChannelRegistry(
         [ConfiguredChannel(name=c.name, kind=c.kind, channel=c, description="fake") for c in (push, sms, wechat)]
     )
-    sends = SendService(registry, ledger, policy, clock, sms=SmsDress(signature="【示例银行】"))
+    costs = {ChannelKind.SMS: 4, ChannelKind.PUSH: 0, ChannelKind.WECHAT: 1}
+    sends = SendService(registry, ledger, policy, clock, sms=SmsDress(signature="【示例银行】"), costs_fen=costs)
     made = World(
         clock=clock,
         history=history,
@@ -82,6 +86,7 @@ def world() -> World:
         sends=sends,
         receipts=ReceiptService(registry, ledger, policy, clock, consent=consent),
         fallback=FallbackRunner(sends, ledger, policy, clock),
+        budgets=budgets,
     )
     made.grant("C1", ChannelKind.PUSH, ChannelKind.SMS, ChannelKind.WECHAT)
     return made

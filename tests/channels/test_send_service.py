@@ -14,7 +14,8 @@ from marketloop.journeys.channels.ratelimit import RateLimiter
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
 from marketloop.journeys.channels.sending import Message, SendStatus
 from marketloop.journeys.channels.service import SendService
-from marketloop.journeys.policy.rules import Cap, Period
+from marketloop.journeys.policy.rules import Budget, Cap, Period
+from marketloop.journeys.policy.service import PolicyQuery
 from marketloop.ports.channels import DeliveryStatus, SendResult, Touch
 from marketloop.ports.contact_policy import ListEntry
 from marketloop.testing.channels import InMemoryChannel
@@ -339,3 +340,28 @@ def test_a_send_whose_worker_died_is_taken_over_once_the_claim_is_stale(world: W
     assert taken_over.status is SendStatus.SENT
     assert taken_over.attempts == 2
     assert len(world.history.records) == 1  # the first decision was reused
+
+
+def test_a_campaign_budget_is_reserved_per_touch_and_given_back_when_suppressed(world: World) -> None:
+    world.grant("C2", ChannelKind.SMS)
+    world.grant("C3", ChannelKind.SMS)
+    budget = {"channel": "sms", "campaign": "sms-week", "budget_fen": 8}
+    first = world.sends.send(request("b:1", **budget))
+    capped = world.sends.send(request("b:2", **budget))  # C1's second SMS today: the SMS cap, its 4 fen come back
+    second = world.sends.send(request("b:3", customer="C2", **budget))
+    over = world.sends.send(request("b:4", customer="C3", **budget))
+    assert [o.status for o in (first, capped, second, over)] == [
+        SendStatus.SENT,
+        SendStatus.SUPPRESSED,
+        SendStatus.SENT,
+        SendStatus.SUPPRESSED,
+    ]
+    assert capped.code == "cap"
+    assert over.code == "budget"
+    assert "spent 0.08 of 0.08 yuan" in over.reason
+    assert world.budgets.spent("sms-week") == 8
+    explained = world.policy.explain(
+        PolicyQuery(customer="C3", channel=ChannelKind.SMS, campaign="sms-week", budget=Budget(limit_fen=8, cost_fen=4))
+    )
+    assert [c.name for c in explained.checks if not c.passed] == ["budget"]
+    assert explained.decision.code == "budget"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from marketloop.adapters.channels.stored import InboxChannel, RmTaskChannel
 from marketloop.adapters.sql.channel_tables import ensure_channel_tables
-from marketloop.adapters.sql.contact_policy import SqlContactHistory, SqlSuppressionLists
+from marketloop.adapters.sql.contact_policy import SqlBudgets, SqlContactHistory, SqlSuppressionLists
 from marketloop.adapters.sql.deliveries import SqlDeliveryLedger
 from marketloop.adapters.sql.engine import create_engine
 from marketloop.core.consent import Channel as ChannelKind
@@ -24,9 +24,10 @@ from marketloop.journeys.policy.rules import DEFAULT_POLICY, ContactRequest, Gat
 from marketloop.journeys.policy.service import ContactPolicyService
 from marketloop.policy.consent import ConsentService
 from marketloop.ports.channels import Claim, DeliveryLedger, DeliveryStatus, SendResult, Touch
-from marketloop.ports.contact_policy import ContactHistory, ListEntry, Outcome, SuppressionLists
+from marketloop.ports.contact_policy import Budgets, ContactHistory, ListEntry, Outcome, SuppressionLists
 from marketloop.ports.inbox import TaskStatus
 from marketloop.testing.channels import (
+    InMemoryBudgets,
     InMemoryConsentStore,
     InMemoryContactHistory,
     InMemoryDeliveryLedger,
@@ -268,3 +269,26 @@ def test_batches_claim_complete_and_decide_in_one_go(ledger: DeliveryLedger, his
     records = history.decide_many([item(i) for i in range(3)])  # type: ignore[misc]
     assert [r.outcome for r in records] == [Outcome.ALLOW, Outcome.SUPPRESS, Outcome.SUPPRESS]  # 1 SMS a day
     assert all(r.id is not None for r in records)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sql"])
+def test_budgets_never_overspend_even_from_threads(kind: str, engine: sa.Engine) -> None:
+    budgets: Budgets = InMemoryBudgets() if kind == "memory" else SqlBudgets(engine)
+    assert not budgets.reserve("tiny", 5, 4)
+    assert budgets.reserve("c", 4, 10)
+    budgets.release("c", 4)
+    assert budgets.spent("c") == 0
+    taken: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def take() -> None:
+        barrier.wait()
+        taken.append(budgets.reserve("race", 4, 10))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert taken.count(True) == 2
+    assert budgets.spent("race") == 8

@@ -25,7 +25,7 @@ from marketloop.adapters.channels.wecom import WeComChannel
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.channel_tables import ensure_channel_tables
-from marketloop.adapters.sql.contact_policy import SqlContactHistory, SqlSuppressionLists
+from marketloop.adapters.sql.contact_policy import SqlBudgets, SqlContactHistory, SqlSuppressionLists
 from marketloop.adapters.sql.deliveries import SqlDeliveryLedger
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.app.settings import Settings
@@ -148,6 +148,7 @@ def open_channels(
         policy=contact_policy(settings),
         rules=compliance_rules(settings),
         timezone=settings.policy.timezone,
+        budgets=SqlBudgets(engine),
     )
     ledger = SqlDeliveryLedger(engine)
     config = settings.channels
@@ -166,6 +167,7 @@ def open_channels(
         retry=retry,
         sms=SmsDress(signature=config.sms.signature, opt_out=config.sms.opt_out),
         audit=audit,
+        costs_fen=_costs_fen(settings),
     )
     receipts = ReceiptService(registry, ledger, policy, clock, consent=consent)
     stored = InboxChannel(name="inapp", engine=engine, clock=clock)
@@ -184,6 +186,14 @@ def open_channels(
         consent=consent,
         clients=clients,
     )
+
+
+def _costs_fen(settings: Settings) -> dict[ChannelKind, int]:
+    """Per-channel prices for campaign budgets, from `[experiments.channel_costs]` (yuan) in fen."""
+    kinds = {kind.value: kind for kind in ChannelKind}
+    return {
+        kinds[name]: round(yuan * 100) for name, yuan in settings.experiments.channel_costs.items() if name in kinds
+    }
 
 
 def _burst(settings: Settings, name: str) -> int:

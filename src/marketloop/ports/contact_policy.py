@@ -119,3 +119,22 @@ class SuppressionLists(Protocol):
         ...
 
     def entries(self, list_name: str, *, limit: int = 1000) -> list[ListEntry]: ...
+
+
+class Budgets(Protocol):
+    """Campaign (journey) budgets in fen (分): what the allowed touches may cost in all."""
+
+    def reserve(self, campaign: str, amount: int, limit: int) -> bool:
+        """Atomically add `amount` to the campaign's spend if the total stays within `limit`; False otherwise.
+
+        Safe across threads and processes: two reservations never both take the last of a budget.
+        """
+        ...
+
+    def release(self, campaign: str, amount: int) -> None:
+        """Give back `amount` (a reserved touch that was suppressed)."""
+        ...
+
+    def spent(self, campaign: str) -> int:
+        """What the campaign has reserved so far, in fen."""
+        ...

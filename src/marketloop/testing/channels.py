@@ -284,3 +284,26 @@ class InMemoryConsentStore:
 
     def history(self, customer: str) -> list[ConsentRecord]:
         return sorted((r for r in self._records if r.customer == customer), key=lambda r: (r.at, r.id or 0))
+
+
+class InMemoryBudgets:
+    """The `Budgets` port in a dict."""
+
+    def __init__(self) -> None:
+        self._spent: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, campaign: str, amount: int, limit: int) -> bool:
+        with self._lock:
+            total = self._spent.get(campaign, 0) + amount
+            if total > limit:
+                return False
+            self._spent[campaign] = total
+            return True
+
+    def release(self, campaign: str, amount: int) -> None:
+        with self._lock:
+            self._spent[campaign] = self._spent.get(campaign, 0) - amount
+
+    def spent(self, campaign: str) -> int:
+        return self._spent.get(campaign, 0)

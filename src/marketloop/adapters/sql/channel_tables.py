@@ -1,5 +1,5 @@
-"""Tables of channels and contact policy: the delivery ledger, contact history, suppression lists, the in-app
-inbox and RM tasks.
+"""Tables of channels and contact policy: the delivery ledger, contact history, campaign budgets, suppression
+lists, the in-app inbox and RM tasks.
 
 They live on their own `MetaData` and are created idempotently when the
 channel wiring opens (`ensure_channel_tables`), until migration 0011 (owned
@@ -62,6 +62,13 @@ contact_locks = sa.Table(
     channel_metadata,
     sa.Column("customer", sa.String(100), primary_key=True),
     sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+campaign_budgets = sa.Table(
+    "campaign_budgets",
+    channel_metadata,
+    sa.Column("campaign", sa.String(200), primary_key=True),
+    sa.Column("spent_fen", sa.BigInteger, nullable=False),
 )
 
 suppression_entries = sa.Table(

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from marketloop.adapters.sql.channel_tables import contact_history, contact_locks, suppression_entries
+from marketloop.adapters.sql.channel_tables import campaign_budgets, contact_history, contact_locks, suppression_entries
 from marketloop.core.audit import canonical_time
 from marketloop.core.consent import Channel, Purpose
 from marketloop.ports.contact_policy import ContactRecord, HistoryUpdate, ListEntry, Outcome
@@ -245,3 +245,45 @@ def _entry(row: sa.RowMapping) -> ListEntry:
         added_at=datetime.fromisoformat(row["added_at"]),
         until=datetime.fromisoformat(row["until"]) if row["until"] else None,
     )
+
+
+class SqlBudgets:
+    """Campaign budgets: one row per campaign, reserved with a conditional UPDATE (atomic on SQLite and PostgreSQL)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def reserve(self, campaign: str, amount: int, limit: int) -> bool:
+        b = campaign_budgets.c
+        take = (
+            campaign_budgets.update()
+            .where(b.campaign == campaign, b.spent_fen + amount <= limit)
+            .values(spent_fen=b.spent_fen + amount)
+        )
+        for _ in range(2):
+            try:
+                with self._engine.begin() as connection:
+                    if connection.execute(take).rowcount:
+                        return True
+                    if connection.execute(sa.select(b.campaign).where(b.campaign == campaign)).first() is not None:
+                        return False
+                    if amount > limit:
+                        return False
+                    connection.execute(campaign_budgets.insert().values(campaign=campaign, spent_fen=amount))
+                    return True
+            except sa.exc.IntegrityError:  # another process created the row first: take from it
+                continue
+        return False
+
+    def release(self, campaign: str, amount: int) -> None:
+        b = campaign_budgets.c
+        with self._engine.begin() as connection:
+            connection.execute(
+                campaign_budgets.update().where(b.campaign == campaign).values(spent_fen=b.spent_fen - amount)
+            )
+
+    def spent(self, campaign: str) -> int:
+        b = campaign_budgets.c
+        with self._engine.connect() as connection:
+            found = connection.execute(sa.select(b.spent_fen).where(b.campaign == campaign)).scalar()
+        return int(found or 0)

@@ -55,6 +55,7 @@ class SendRequest:
     sender: str = ""  # the RM (WeCom, RM task)
     candidates: tuple[str, ...] = ()  # for channel "best"
     caps: tuple[Cap, ...] = ()  # the journey's own frequency caps, on top of the global ones
+    budget_fen: int | None = None  # the campaign's budget in fen; each touch reserves its channel's price
 
 
 class SendStatus(StrEnum):

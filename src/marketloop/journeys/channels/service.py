@@ -15,7 +15,7 @@ counting against caps.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -75,6 +75,7 @@ class SendService:
         retry: RetrySchedule = DEFAULT_RETRY,
         sms: SmsDress = DEFAULT_SMS,
         audit: AuditRecorder | None = None,
+        costs_fen: Mapping[ChannelKind, int] | None = None,
     ) -> None:
         self.channels = channels
         self._ledger = ledger
@@ -84,6 +85,7 @@ class SendService:
         self._retry = retry
         self._sms = sms
         self._audit = audit
+        self._costs = dict(costs_fen or {})
 
     def send(self, request: SendRequest) -> SendOutcome:
         """Decide and deliver one touch; see the module docstring."""
@@ -116,7 +118,9 @@ class SendService:
                 continue
             configured = self._resolve(request)
             fresh.append((index, request, configured, build_touch(request, configured.kind, self._sms)))
-        decisions = self._policy.check_many([policy_query(request, touch) for _, request, _, touch in fresh])
+        decisions = self._policy.check_many(
+            [policy_query(request, touch, self._costs.get(touch.channel, 0)) for _, request, _, touch in fresh]
+        )
         due = []
         for (index, _, configured, touch), decision in zip(fresh, decisions, strict=True):
             early = self._early(configured, touch, decision)
@@ -219,7 +223,7 @@ class SendService:
         )
 
     def _decision(self, request: SendRequest, configured: ConfiguredChannel, touch: Touch) -> ContactRecord:
-        query = policy_query(request, touch)
+        query = policy_query(request, touch, self._costs.get(touch.channel, 0))
         earlier = self._policy.decision_for(touch.customer, touch.idempotency_key)
         if earlier is None or earlier.channel is not configured.kind:
             return self._policy.check(query)

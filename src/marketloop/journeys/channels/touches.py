@@ -8,6 +8,7 @@ from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
 from marketloop.journeys.channels.content import decorate_sms, render
 from marketloop.journeys.channels.sending import SendRequest
+from marketloop.journeys.policy.rules import Budget
 from marketloop.journeys.policy.service import Content, PolicyQuery
 from marketloop.ports.channels import Touch
 
@@ -49,9 +50,12 @@ def build_touch(request: SendRequest, kind: ChannelKind, sms: SmsDress) -> Touch
     )
 
 
-def policy_query(request: SendRequest, touch: Touch) -> PolicyQuery:
-    """What the contact policy is asked about `touch`: the final text goes to content compliance."""
+def policy_query(request: SendRequest, touch: Touch, cost_fen: int = 0) -> PolicyQuery:
+    """What the contact policy is asked about `touch`: the final text goes to content compliance; with a
+    budget, the touch costs `cost_fen`."""
+    budget = None if request.budget_fen is None else Budget(limit_fen=request.budget_fen, cost_fen=cost_fen)
     return PolicyQuery(
+        budget=budget,
         customer=touch.customer,
         channel=touch.channel,
         purpose=request.purpose,

@@ -91,6 +91,14 @@ class ContactRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Budget:
+    """A campaign's (journey's) budget in fen (分) and what this touch costs (per-channel price)."""
+
+    limit_fen: int
+    cost_fen: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Gates:
     """What the service found out before timing: a suppression reason from lists, consent or compliance."""
 

@@ -21,6 +21,7 @@ from marketloop.core.consent import Channel, Decision, Purpose
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.journeys.policy.rules import (
     DEFAULT_POLICY,
+    Budget,
     Cap,
     ContactPolicy,
     ContactRequest,
@@ -29,7 +30,14 @@ from marketloop.journeys.policy.rules import (
     history_since,
 )
 from marketloop.ports.clock import Clock
-from marketloop.ports.contact_policy import ContactHistory, ContactRecord, ListEntry, Outcome, SuppressionLists
+from marketloop.ports.contact_policy import (
+    Budgets,
+    ContactHistory,
+    ContactRecord,
+    ListEntry,
+    Outcome,
+    SuppressionLists,
+)
 
 
 class ConsentCheck(Protocol):
@@ -61,6 +69,7 @@ class PolicyQuery:
     idempotency_key: str = ""
     content: Content | None = None
     caps: tuple[Cap, ...] = ()  # the journey's own caps (每个旅程的频次上限), counted for this campaign only
+    budget: Budget | None = None  # the campaign's budget (预算); an allowed or deferred touch reserves its cost
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +118,7 @@ class ContactPolicyService:
         policy: ContactPolicy = DEFAULT_POLICY,
         rules: ComplianceRules = DEFAULT_RULES,
         timezone: str = "Asia/Shanghai",
+        budgets: Budgets | None = None,
     ) -> None:
         self._history = history
         self._lists = lists
@@ -117,14 +127,48 @@ class ContactPolicyService:
         self.policy = policy
         self._rules = rules
         self._timezone = parse_timezone(timezone)
+        self._budgets = budgets
 
     def check(self, query: PolicyQuery) -> ContactRecord:
         """Decide `query` now and record the decision; allowed and deferred touches count against caps."""
         request = self._request(query)
         gates, _, _ = self._gates(query, request.at)
+        gates, reserved = self._reserve(query, gates)
         policy = self._policy_for(query)
         since = history_since(policy, request.at, request.timezone)
-        return self._history.decide(request.customer, since, lambda past: decide(policy, request, gates, past))
+        record = self._history.decide(request.customer, since, lambda past: decide(policy, request, gates, past))
+        self._settle(query, reserved, record)
+        return record
+
+    def _reserve(self, query: PolicyQuery, gates: Gates) -> tuple[Gates, bool]:
+        """Take the touch's cost from the campaign's budget (when it has one and nothing else blocks)."""
+        if query.budget is None or gates.blocked_code:
+            return gates, False
+        if self._budgets is None:
+            raise MarketloopError(
+                kind=ErrorKind.INVALID, code="policy.no-budgets", title="This installation keeps no campaign budgets"
+            )
+        budget = query.budget
+        if self._budgets.reserve(query.campaign, budget.cost_fen, budget.limit_fen):
+            return gates, True
+        spent = self._budgets.spent(query.campaign)
+        reason = f"budget: campaign {query.campaign} has spent {spent / 100:.2f} of {budget.limit_fen / 100:.2f} yuan"
+        return Gates(blocked_code="budget", blocked_reason=reason), False
+
+    def _budget_check(self, query: PolicyQuery, gates: Gates, checks: list[Check]) -> Gates:
+        """For `explain`: whether the touch would fit the campaign's budget (nothing is reserved)."""
+        if query.budget is None or self._budgets is None:
+            return gates
+        spent, budget = self._budgets.spent(query.campaign), query.budget
+        fits = spent + budget.cost_fen <= budget.limit_fen
+        detail = f"spent {spent / 100:.2f} of {budget.limit_fen / 100:.2f} yuan; this touch {budget.cost_fen / 100:.2f}"
+        checks.append(Check(name="budget", passed=fits, detail=detail))
+        return gates if fits or gates.blocked_code else Gates(blocked_code="budget", blocked_reason=f"budget: {detail}")
+
+    def _settle(self, query: PolicyQuery, reserved: bool, record: ContactRecord) -> None:
+        """A reserved touch that was suppressed (caps, quiet hours) gives its cost back."""
+        if reserved and query.budget is not None and self._budgets is not None and record.outcome is Outcome.SUPPRESS:
+            self._budgets.release(query.campaign, query.budget.cost_fen)
 
     def _policy_for(self, query: PolicyQuery) -> ContactPolicy:
         if not query.caps:
@@ -138,13 +182,18 @@ class ContactPolicyService:
         requests = [self._request(q) for q in queries]
         order = sorted(range(len(queries)), key=lambda i: (-requests[i].priority, i))
         items = []
+        reserved: list[bool] = []
         for index in order:
             query, request = queries[index], requests[index]
             gates, _, _ = self._gates(query, request.at)
+            gates, took = self._reserve(query, gates)
+            reserved.append(took)
             policy = self._policy_for(query)
             since = history_since(policy, request.at, request.timezone)
             items.append((request.customer, since, partial(decide, policy, request, gates)))
         records = self._history.decide_many(items)
+        for index, took, record in zip(order, reserved, records, strict=True):
+            self._settle(queries[index], took, record)
         decided = dict(zip(order, records, strict=True))
         return [decided[i] for i in range(len(queries))]
 
@@ -152,6 +201,7 @@ class ContactPolicyService:
         """What `check` would decide now and what every check found, without recording anything."""
         request = self._request(query)
         gates, checks, report = self._gates(query, request.at)
+        gates = self._budget_check(query, gates, checks)
         policy = self._policy_for(query)
         since = history_since(policy, request.at, request.timezone)
         past = [r for r in reversed(self._history.history(request.customer, limit=10_000)) if r.effective_at >= since]
