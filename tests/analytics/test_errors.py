@@ -60,6 +60,11 @@ def _problem(doc: Any) -> tuple[str, str]:
         (FUNNEL | {"segment": {"field": "agee", "op": ">", "value": 3}}, "/segment/field", "unknown field 'agee'"),
         (FUNNEL | {"segment": "age >>> 3"}, "/segment", ""),
         (FUNNEL | {"timezone": "Mars/Olympus"}, "/timezone", "unknown time zone"),
+        (FUNNEL | {"range": {"from": "0001-01-01", "to": "2026-01-01"}}, "/range/from", "out of range"),
+        (FUNNEL | {"range": {"last": "99999999999d"}}, "/range/last", "at most 36600 days"),
+        (FUNNEL | {"window": "40000d"}, "/window", "at most 36600 days"),
+        (FUNNEL | {"segment": {"did": "x", "within": "99999999999d"}}, "", "a duration is too long"),
+        ('{"model": "frequency", "range": {"last": "1d"}, "event": "e", "x": [1, NaN]}', "/x/1", "NaN and infinities"),
         (
             {"model": "events", "range": WEEK, "event": "x", "measure": "sum"},
             "/property",

@@ -14,7 +14,7 @@ spec is absolute and its hash names its result.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,9 @@ from marketloop.segments.errors import Code, DefinitionError, fail
 from marketloop.segments.json_form import Reader
 from marketloop.segments.parse import _step, parse_definition
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_SPAN = timedelta(days=36_600)  # a hundred years: ranges, windows, lookbacks
 MAX_DEPTH = 10
 MAX_PERIODS = 366
 MAX_STEPS = 20
@@ -62,6 +65,8 @@ def parse_spec(doc: Any, *, as_of: datetime) -> s.Spec:
             doc = json.loads(doc, parse_float=Decimal)
         except json.JSONDecodeError as error:
             raise spec_error("", f"not JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+    for pointer in _non_finite(doc, ""):
+        raise spec_error(pointer, "NaN and infinities are not numbers a spec may use")
     try:
         reader = Reader(doc, "")
         model = reader.string("model")
@@ -72,6 +77,20 @@ def parse_spec(doc: Any, *, as_of: datetime) -> s.Spec:
         return build(reader, _common(reader, as_of))
     except DefinitionError as error:
         raise from_definition_error(error) from None
+    except OverflowError:  # a duration of a segment condition beyond what a date can hold
+        raise spec_error("", f"a duration is too long (at most {MAX_SPAN.days} days)") from None
+
+
+def _non_finite(item: Any, pointer: str) -> Iterator[str]:
+    """The pointers of NaN / infinite numbers in a JSON document (Python's JSON reader accepts them)."""
+    if isinstance(item, float | Decimal) and not (Decimal(item) if isinstance(item, float) else item).is_finite():
+        yield pointer
+    elif isinstance(item, Mapping):
+        for key, value in item.items():
+            yield from _non_finite(value, f"{pointer}/{key}")
+    elif isinstance(item, list):
+        for i, value in enumerate(item):
+            yield from _non_finite(value, f"{pointer}/{i}")
 
 
 def _common(reader: Reader, as_of: datetime) -> dict[str, Any]:
@@ -107,9 +126,13 @@ def _moment(item: Any, pointer: str) -> datetime:
             found = datetime.fromisoformat(item) if "T" in item or " " in item else None
             if found is None:
                 found = datetime.combine(date.fromisoformat(item), datetime.min.time())
-            return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+            found = found if found.tzinfo is not None else found.replace(tzinfo=UTC)
         except ValueError:
             pass
+        else:
+            if EARLIEST <= found <= LATEST:
+                return found
+            raise spec_error(pointer, f"{item!r} is out of range: use a time from {EARLIEST.year} to {LATEST.year}")
     raise spec_error(
         pointer, f"expected a date or time such as 2026-11-01 or 2026-11-01T08:00:00+08:00, found {item!r}"
     )
@@ -121,7 +144,7 @@ def _range(reader: Reader, as_of: datetime) -> s.TimeRange:
     inner = reader.child("range")
     if "last" in inner.obj:
         inner.only("last")
-        span = inner.duration("last")
+        span = _span(inner, "last", "/range/last")
         if span <= timedelta(0):
             raise spec_error("/range/last", "the range must be a positive duration")
         return s.TimeRange(start=as_of - span, end=as_of)
@@ -161,9 +184,19 @@ def _bounded(reader: Reader, key: str, default: int, low: int, high: int) -> int
 def _positive(reader: Reader, key: str, default: timedelta | None = None) -> timedelta:
     if key not in reader.obj and default is not None:
         return default
-    span = reader.duration(key)
+    span = _span(reader, key, f"/{key}")
     if span <= timedelta(0):
         raise spec_error(f"/{key}", f"{key} must be a positive duration, not {reader.obj[key]!r}")
+    return span
+
+
+def _span(reader: Reader, key: str, pointer: str) -> timedelta:
+    try:
+        span = reader.duration(key)
+    except OverflowError:
+        span = MAX_SPAN + timedelta(days=1)
+    if span > MAX_SPAN:
+        raise spec_error(pointer, f"{key} is at most {MAX_SPAN.days} days")
     return span
 
 
