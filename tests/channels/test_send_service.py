@@ -365,3 +365,20 @@ def test_a_campaign_budget_is_reserved_per_touch_and_given_back_when_suppressed(
     )
     assert [c.name for c in explained.checks if not c.passed] == ["budget"]
     assert explained.decision.code == "budget"
+
+
+def test_a_retried_best_channel_send_stays_on_the_channel_first_chosen(world: World) -> None:
+    world.push.fail_next(retryable=True)
+    first = world.sends.send(request("best:retry", channel="best", candidates=("push", "wechat")))
+    assert (first.channel, first.status) == ("push", SendStatus.RETRYING)
+    for day in range(3):  # meanwhile the customer opens WeChat messages: WeChat becomes the best channel
+        world.sends.send(request(f"wx{day}", channel="wechat", purpose=Purpose.SERVICE))
+        world.receipts.apply("wechat", [world.wechat.receipt(f"wx{day}", DeliveryStatus.OPENED)])
+    assert first.retry_at is not None
+    world.clock.advance(first.retry_at - world.clock.now())
+    retried = world.sends.send(request("best:retry", channel="best", candidates=("push", "wechat")))
+    assert (retried.channel, retried.status) == ("push", SendStatus.SENT)
+    fresh = world.sends.send(
+        request("best:new", channel="best", candidates=("push", "wechat"), purpose=Purpose.SERVICE)
+    )
+    assert fresh.channel == "wechat"

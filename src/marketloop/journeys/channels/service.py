@@ -90,10 +90,10 @@ class SendService:
     def send(self, request: SendRequest) -> SendOutcome:
         """Decide and deliver one touch; see the module docstring."""
         check_request(request)
-        configured = self._resolve(request)
-        known = self._ledger.get(request.idempotency_key)
+        known = self._ledger.get(request.idempotency_key.strip())
         if known is not None and not _claimable(known, self._clock.now()):
             return self._known(known)
+        configured = self._resolve(request, known)
         touch = build_touch(request, configured.kind, self._sms)
         decision = self._decision(request, configured, touch)
         return self._early(configured, touch, decision) or self._deliver(configured, touch, decision)
@@ -203,11 +203,19 @@ class SendService:
             self._audit.record("channel.test_send", f"channel:{channel}", details=details)
         return outcome
 
-    def _resolve(self, request: SendRequest) -> ConfiguredChannel:
+    def _resolve(self, request: SendRequest, known: Delivery | None = None) -> ConfiguredChannel:
+        """The channel to use; for "best", the one chosen the first time this key was sent or decided."""
         if request.channel != BEST:
             return self.channels.get(request.channel)
+        if known is not None:
+            return self.channels.get(known.channel)
         candidates = [(name, self.channels.get(name).kind) for name in request.candidates]
-        return self.channels.get(best_channel(self._ledger.engagement(request.customer.strip()), candidates))
+        earlier = self._policy.decision_for(request.customer, request.idempotency_key.strip())
+        chosen = [(name, kind) for name, kind in candidates if earlier is not None and kind is earlier.channel]
+        return self.channels.get(chosen[0][0] if chosen else best_channel(self._engagement(request), candidates))
+
+    def _engagement(self, request: SendRequest) -> Mapping[ChannelKind, tuple[int, int]]:
+        return self._ledger.engagement(request.customer.strip())
 
     def _known(self, known: Delivery) -> SendOutcome:
         status = _LEDGER_OUTCOME.get(known.status, SendStatus.DUPLICATE)
