@@ -15,14 +15,22 @@ What it does:
    the chosen are in the group) against the base rate (what a random pick
    would get) and recall of the group's hidden members.
 
-Prints one JSON line. The simulator's latent traits are not used here: the
-planted group is the ground truth this script knows exactly.
+With `--simulated`, it runs the simulator instead (`marketloop simulate`,
+then `marketloop customers refresh` builds the profile), takes the wealth
+holders (`holds(product_type = "wealth")`) as the seed, leaves out the
+profile figures that restate holding wealth (`LEAKY_WEALTH`), expands to
+`--size` customers and scores the expansion against the simulator's hidden
+`wealth_propensity`: its mean over the expansion, the seed and the others,
+and precision for the top quartile of propensity against its base rate.
+
+Prints one JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -76,11 +84,58 @@ def frames(n: int, group_share: float) -> tuple[pl.DataFrame, pl.DataFrame, np.n
     return customers, profile, group
 
 
+LEAKY_WEALTH = ["wealth_balance", "products_held", "wealth_maturing_7d", "wealth_maturing_30d", "next_maturity_date"]
+
+
+def simulated(customers: int, size: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="marketloop-bench-lookalike-") as folder:
+        data = Path(folder) / "data"
+        marketloop = str(Path(sys.executable).with_name("marketloop"))
+        common = ["--data-dir", str(data)]
+        simulate = [marketloop, "simulate", "--customers", str(customers), "--days", "30", *common]
+        subprocess.run(simulate, check=True, capture_output=True)
+        subprocess.run([marketloop, "customers", "refresh", *common], check=True, capture_output=True)
+        truth = pl.read_parquet(data / "ground_truth" / "customers.parquet").select("cust_no", "wealth_propensity")
+        container = Container.open(Settings(data_dir=data))
+        try:
+            definition = 'holds(product_type = "wealth")'
+            seed = container.segments.save("理财持有客户", definition)
+            members = set(container.segments.preview(definition, limit=customers))
+            started = time.perf_counter()
+            result = container.lookalikes.expand(seed.segment_id, size=size, exclude=LEAKY_WEALTH)
+            expand_s = time.perf_counter() - started
+        finally:
+            container.close()
+    in_seed = pl.col("cust_no").is_in(list(members))
+    others = truth.filter(~in_seed)
+    chosen = others.filter(pl.col("cust_no").is_in([m.cust_no for m in result.members]))
+    top = truth.get_column("wealth_propensity").quantile(0.75) or 0.0
+    return {
+        "benchmark": "segments.lookalike.simulated",
+        "customers": customers,
+        "seed": len(members),
+        "expansion": result.report.size,
+        "expand_s": round(expand_s, 2),
+        "auc": round(result.report.auc, 4),
+        "propensity_seed": round(float(truth.filter(in_seed)["wealth_propensity"].mean() or 0), 4),
+        "propensity_expansion": round(float(chosen["wealth_propensity"].mean() or 0), 4),
+        "propensity_others": round(float(others["wealth_propensity"].mean() or 0), 4),
+        "precision_top_quartile": round(float((chosen["wealth_propensity"] >= top).mean() or 0), 4),
+        "base_rate_top_quartile": round(float((others["wealth_propensity"] >= top).mean() or 0), 4),
+        "top_features": [i.feature for i in result.report.importances[:3]],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--group", type=float, default=0.1, help="share of customers in the planted group")
+    parser.add_argument("--simulated", action="store_true", help="the simulator's bank and ground truth")
+    parser.add_argument("--size", type=int, default=500, help="expansion size with --simulated")
     args = parser.parse_args()
+    if args.simulated:
+        sys.stdout.write(json.dumps(simulated(args.customers, args.size)) + "\n")
+        return
     customers, profile, group = frames(args.customers, args.group)
     with tempfile.TemporaryDirectory(prefix="marketloop-bench-lookalike-") as folder:
         container = Container.open(Settings(data_dir=Path(folder) / "data"))

@@ -103,6 +103,17 @@ def test_lookalike_threshold_and_errors(planted: tuple[Any, set[str], Any]) -> N
         with pytest.raises(MarketloopError) as raised:
             stack.lookalikes.expand(seed.segment_id, as_of=AS_OF, **arguments)
         assert raised.value.errors[0].pointer == pointer
+    with pytest.raises(MarketloopError) as raised:
+        stack.lookalikes.expand(seed.segment_id, size=10, as_of=AS_OF, exclude=["aum", "salary"])
+    assert (raised.value.errors[0].pointer, raised.value.title) == ("/exclude", "not a feature: salary")
+    leaky = stack.lookalikes.expand(seed.segment_id, size=10, as_of=AS_OF, keep_defining_fields=True)
+    assert leaky.report.auc > 0.98
+    assert leaky.report.importances[0].feature == "payroll_customer"
+    assert "payroll_customer" in leaky.report.warnings[0]
+    fewer = stack.lookalikes.expand(seed.segment_id, size=10, as_of=AS_OF, exclude=["aum"])
+    assert fewer.report.excluded == ["aum", "payroll_customer"]
+    assert "aum" not in fewer.report.features
+    assert fewer.report.warnings == []
     tiny = stack.segments.save("一个人", 'cust_no = "C00001"')
     with pytest.raises(MarketloopError) as raised:
         stack.lookalikes.expand(tiny.segment_id, size=10, as_of=AS_OF)

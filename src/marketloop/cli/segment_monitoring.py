@@ -254,7 +254,9 @@ def _lookalike_summary(result: LookalikeResult) -> None:
         )
     )
     if report.excluded:
-        console.print(Text(f"Not learnt from (the seed's own conditions): {', '.join(report.excluded)}"))
+        console.print(Text(f"Not learnt from: {', '.join(report.excluded)}"))
+    for warning in report.warnings:
+        console.print(Text(f"⚠ {warning}", style="yellow"))
     table = Table("feature", "importance (AUC drop)", "seed mean", "others mean", "expansion mean")
     for item in report.importances[:10]:
         expansion = report.expansion_means.get(item.feature)
@@ -272,6 +274,9 @@ def lookalike(
     keep_defining_fields: Annotated[
         bool, typer.Option("--keep-defining-fields", help="Also learn from the fields the seed's definition tests.")
     ] = False,
+    exclude: Annotated[
+        str | None, typer.Option("--exclude", help="Features not to learn from, comma-separated.")
+    ] = None,
     as_of: AsOf = None,
     data_dir: DataDir = None,
     config: ConfigFile = None,
@@ -286,6 +291,7 @@ def lookalike(
             name=name,
             as_of=_as_of(as_of),
             keep_defining_fields=keep_defining_fields,
+            exclude=[name.strip() for name in (exclude or "").split(",") if name.strip()],
         )
     if as_json:
         saved = result.segment

@@ -13,6 +13,7 @@ expansion is. The same seed, data and parameters give the same expansion.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -25,12 +26,13 @@ from marketloop.ports.clock import Clock
 from marketloop.ports.segment_monitoring import LookalikeRecord, MonitoringWarehouse, SegmentMonitorRepository
 from marketloop.ports.segments import SegmentVersion
 from marketloop.segments import features as f
-from marketloop.segments.catalog import Catalog
+from marketloop.segments.catalog import Catalog, Field
 from marketloop.segments.lookalike_model import FeatureImportance, score
 from marketloop.segments.parse import from_json
 from marketloop.segments.service import SegmentService
 
 MAX_EXPANSION = 200_000
+LEAKY_AUC = 0.98  # seed vs sample this separable means the seed's own condition is among the features
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,11 +57,12 @@ class LookalikeReport:
     lowest_score: float  # of the expansion
     seed_median_score: float  # what a typical seed member scores, for comparison
     features: list[str]
-    excluded: list[str]  # fields left out because the seed's definition tests them
+    excluded: list[str]  # fields left out: those the seed's definition tests, and those asked
     unused: list[str]  # fields that do not vary among the trained customers (empty or constant)
     importances: list[FeatureImportance]
     expansion_means: dict[str, float | None]  # numeric features: mean over the expansion
     random_state: int
+    warnings: list[str]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +114,7 @@ class LookalikeService:
         name: str | None = None,
         as_of: datetime | None = None,
         keep_defining_fields: bool = False,
+        exclude: Sequence[str] = (),
         random_state: int = 0,
     ) -> LookalikeResult:
         _check(size, min_score)
@@ -118,8 +122,10 @@ class LookalikeService:
         moment = as_utc(as_of) if as_of is not None else self._clock.now()
         catalog = self._segments.catalog()
         bound = self._segments.bind(from_json(seed.definition), segment_id=seed_id)
-        excluded = [] if keep_defining_fields else sorted(f.defining_fields(bound))
-        fields = f.feature_fields(catalog, self._present(catalog), excluded)
+        present = self._present(catalog)
+        _check_exclude(exclude, f.feature_fields(catalog, present))
+        excluded = sorted(set(exclude) | (set() if keep_defining_fields else f.defining_fields(bound)))
+        fields = f.feature_fields(catalog, present, excluded)
         seed_sql = self._segments.members_sql(from_json(seed.definition), as_of=moment)
         table = self._warehouse.table(f.feature_sql(self._warehouse.dialect, catalog, fields, seed_sql))
         matrix = f.matrix(table, fields, moment)
@@ -145,6 +151,7 @@ class LookalikeService:
             importances=scored.importances,
             expansion_means=_means(matrix, chosen, set(scored.unused)),
             random_state=random_state,
+            warnings=_warnings(scored.auc, scored.importances),
         )
         members = [ScoredCustomer(cust_no=matrix.cust_nos[i], score=round(float(scored.scores[i]), 6)) for i in chosen]
         saved = self._save(seed, report, members, name)
@@ -194,6 +201,24 @@ class LookalikeService:
                 title=f"{segment_id} was not made by a lookalike expansion",
             )
         return found
+
+
+def _check_exclude(exclude: Sequence[str], features: list[Field]) -> None:
+    known = {field.name for field in features}
+    unknown = sorted(set(exclude) - known)
+    if unknown:
+        raise _invalid(f"not a feature: {', '.join(unknown)}", "/exclude")
+
+
+def _warnings(auc: float, importances: list[FeatureImportance]) -> list[str]:
+    if auc < LEAKY_AUC or not importances:
+        return []
+    top = importances[0].feature
+    return [
+        f"AUC {auc:.3f}: the features separate the seed almost perfectly, so a feature probably restates "
+        f"the seed's own condition (the strongest is {top}); the expansion is then little better than "
+        f"random among the others. Exclude such features (exclude / --exclude) and expand again."
+    ]
 
 
 def report_json(report: LookalikeReport) -> dict[str, Any]:

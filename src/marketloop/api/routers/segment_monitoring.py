@@ -82,6 +82,7 @@ class LookalikeRequest(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     as_of: datetime | None = None
     keep_defining_fields: bool = Field(default=False, description="Also learn from the fields the seed tests.")
+    exclude: list[str] = Field(default=[], description="Features not to learn from (e.g. one restating the seed).")
     random_state: int = 0
 
 
@@ -193,6 +194,7 @@ def expand_lookalike(segment_id: str, body: LookalikeRequest, lookalikes: Lookal
         name=body.name,
         as_of=body.as_of,
         keep_defining_fields=body.keep_defining_fields,
+        exclude=body.exclude,
         random_state=body.random_state,
     )
     saved = result.segment
