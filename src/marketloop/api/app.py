@@ -14,6 +14,7 @@ from marketloop.api.routers import analytics as analytics_api
 from marketloop.api.routers import approvals as approvals_api
 from marketloop.api.routers import auth as auth_api
 from marketloop.api.routers import channels as channel_api
+from marketloop.api.routers import consent as consent_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import experiments as experiment_api
 from marketloop.api.routers import journeys as journey_api
@@ -55,6 +56,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(channel_api.router)
     app.include_router(users_api.router)
     app.include_router(approvals_api.router)
+    app.include_router(consent_api.router)
     app.include_router(experiment_api.router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
