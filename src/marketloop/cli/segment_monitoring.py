@@ -81,6 +81,7 @@ def _alerts(alerts: list[DriftAlert]) -> None:
 
 def _stage_table(stages: list[str], snapshots: list[StageSnapshot]) -> Table:
     table = Table("date", "members", "in segment", *stages)
+    table.columns[0].no_wrap = True
     for taken in snapshots:
         shares = [f"{taken.counts.get(s, 0)} ({taken.shares.get(s, 0.0):.1%})" for s in stages]
         table.add_row(*(_cell(v) for v in (taken.on, taken.members, taken.in_segment, *shares)))
@@ -171,7 +172,7 @@ def fixed(
 
 
 def _matrix_table(matrix: TransitionMatrix) -> Table:
-    table = Table(f"{matrix.start} \\ {matrix.end}", "total", *matrix.stages)
+    table = Table("from \\ to", "total", *matrix.stages, title=f"{matrix.start} → {matrix.end}")
     for source in matrix.stages:
         cells = []
         for target in matrix.stages:
