@@ -68,6 +68,8 @@ class LoginThrottle:
             times.popleft()
         if len(times) < limit:
             return False
+        if len(self._locked_until) > MAX_KEYS:  # many names tried: forget the lockouts that ended
+            self._locked_until = {k: until for k, until in self._locked_until.items() if until > now}
         self._locked_until[key] = now + self._rules.lockout_seconds
         times.clear()
         return True
