@@ -10,6 +10,8 @@ log), so they compare and sort the same on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 
 channel_metadata = sa.MetaData()
@@ -115,6 +117,13 @@ rm_tasks = sa.Table(
 )
 
 
+_creating = threading.Lock()
+
+
 def ensure_channel_tables(engine: sa.Engine) -> None:
-    """Create the tables above when absent (idempotent; safe while another process uses them)."""
-    channel_metadata.create_all(engine, checkfirst=True)
+    """Create the tables above when absent (idempotent; safe while another thread or process does the same)."""
+    with _creating:
+        try:
+            channel_metadata.create_all(engine, checkfirst=True)
+        except sa.exc.DatabaseError:  # another process created a table between the check and the CREATE
+            channel_metadata.create_all(engine, checkfirst=True)
