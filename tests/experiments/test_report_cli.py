@@ -72,6 +72,7 @@ def test_report_is_self_contained_chinese_html_and_an_xlsx(monkeypatch, capsys, 
         assert section in page
     assert page.count("<svg") >= 4  # funnel, three forest plots (and the period lines when there are months)
     assert "<script" not in page
+    assert "<0." not in page  # a tiny p-value is written as &lt;0.0001
     assert "<link" not in page
     assert re.findall(r"https?://[^\"' ]+", page) == ["http://www.w3.org/2000/svg"] * page.count("<svg")
     book = load_workbook(xlsx)

@@ -58,7 +58,7 @@ def _num(value: float | None, spec: str = ",.2f") -> str:
 def _p(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "—"
-    return "<0.0001" if value < 1e-4 else f"{value:.4f}"
+    return "&lt;0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -116,7 +116,8 @@ def _summary(results: ExperimentResults) -> str:
         if gain is not None:
             money = (
                 f"；增量收入 {_num(gain.incremental_revenue)} 元 "
-                f"(95% 区间 {_num(gain.incremental_revenue_low)} ~ {_num(gain.incremental_revenue_high)})，"
+                f"({1 - results.experiment.alpha:.0%} 区间 {_num(gain.incremental_revenue_low)} ~ "
+                f"{_num(gain.incremental_revenue_high)})，"
                 f"成本 {_num(gain.cost)} 元，ROI {_pct(gain.roi, 0)}"
             )
         items.append(
