@@ -79,6 +79,9 @@ def test_a_test_send_goes_through_the_gateway_and_bad_content_is_a_problem(
     gateway.fail_next(500)
     retrying = client.post("/v1/channels/sms/test", json={"to": "13800001234", "text": "测试短信"})
     assert retrying.json()["status"] == "retrying"
+    retries = client.get("/v1/channels/deliveries", params={"status": "retrying"}).json()
+    assert [d["idempotency_key"] for d in retries] == [retrying.json()["idempotency_key"]]
+    assert client.get("/v1/channels/deliveries", params={"status": "nonsense"}).status_code == 422
 
 
 def test_receipts_are_applied_published_as_events_and_a_bad_callback_is_a_problem(

@@ -29,7 +29,7 @@ from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.journeys.channels.receipts import AppliedReceipt, ReceiptReport, receipt_event
 from marketloop.journeys.channels.sending import SendOutcome
 from marketloop.journeys.policy.service import Content, PolicyQuery
-from marketloop.ports.channels import ChannelError
+from marketloop.ports.channels import ChannelError, DeliveryStatus
 from marketloop.ports.inbox import InboxMessage, RmTask, TaskStatus
 
 
@@ -242,3 +242,16 @@ def check_policy(
 )
 def policy_summary(channels: Wired, campaign: Annotated[str, Query(min_length=1, max_length=200)]) -> Response:
     return _json({"campaign": campaign, "decisions": dict(channels.policy.summary(campaign))})
+
+
+@router.get(
+    "/channels/deliveries",
+    summary="The delivery ledger, newest first; status=dead is the dead-letter list (死信)",
+    dependencies=[require("journeys:read")],
+)
+def deliveries(
+    channels: Wired,
+    status: DeliveryStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Response:
+    return _json(channels.ledger.list(status=status, limit=limit))
