@@ -207,3 +207,19 @@ def test_background_loader_retries_after_a_failure(
         loader.stop()
     assert "retrying" in caplog.text
     assert warehouse.committed_offset(CONSUMER, 0) == 3
+
+
+def test_drain_beside_the_running_thread_loads_everything_once(
+    log: MemoryEventLog, warehouse: DuckDBWarehouse, clock: FrozenClock
+) -> None:
+    # A CLI command or a test drains while the background thread loads: they take turns.
+    loader = Loader(log, warehouse, clock, min_batch=1, max_wait=1.0)
+    loader.start()
+    try:
+        for batch in range(20):
+            _append(log, clock, _ids(f"m{batch}-", 25))
+            loader.drain()
+    finally:
+        loader.stop()
+    assert warehouse.count_events() == 500
+    assert warehouse.committed_offset("loader", 0) == 499

@@ -3,7 +3,8 @@
 Owns the tables `identities`, `identity_one_ids`, `identity_redirects`,
 `identity_history` and `identity_conflicts`, and the view `events_resolved`:
 `events` with each event's load-time `one_id` replaced by the OneID it was
-merged into, so queries see a merge at once without rewriting history.
+merged into, so queries see a merge at once without rewriting history; and
+`customer_events`: those events with the `cust_no` of their OneID.
 Values of protected identifier types are keyed hashes (`customers.phone_hash`
 equals the phone's `id_value`, so the two join).
 
@@ -83,6 +84,20 @@ CREATE OR REPLACE VIEW events_resolved AS
     FROM events e LEFT JOIN identity_redirects r ON r.from_one_id = e.one_id;
 """
 
+# Events with the customer (cust_no) they belong to: the customer whose cust_no identity holds the
+# event's (merged) OneID, else the event's user_id (events loaded before OneID, or apps whose login id
+# is the customer number). What segments, tags and analytics mean by "a customer's events".
+CUSTOMER_EVENTS_VIEW = """
+CREATE OR REPLACE VIEW customer_events AS
+SELECT coalesce(co.cust_no, e.user_id) AS cust_no, e.*
+FROM events_resolved AS e
+LEFT JOIN (
+    SELECT i.id_value AS cust_no, coalesce(r.to_one_id, i.one_id) AS one_id
+    FROM identities AS i LEFT JOIN identity_redirects AS r ON r.from_one_id = i.one_id
+    WHERE i.id_type = 'cust_no'
+) AS co ON co.one_id = e.one_id
+"""
+
 _EVENT_KEY = "id_type || chr(31) || id_value"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -94,7 +109,9 @@ class DuckDBIdentityStore:
         self._cursor = cursor
         self._write_lock = write_lock
         with write_lock:
-            cursor().execute(SCHEMA)
+            con = cursor()
+            con.execute(SCHEMA)
+            con.execute(CUSTOMER_EVENTS_VIEW)
 
     def load(self) -> IdentitySnapshot:
         con = self._cursor()

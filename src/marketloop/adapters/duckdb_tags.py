@@ -22,6 +22,7 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
+from marketloop.adapters.duckdb_identity import CUSTOMER_EVENTS_VIEW
 from marketloop.adapters.duckdb_segments import SCHEMA as SEGMENT_SCHEMA
 from marketloop.adapters.duckdb_segments import logical_type
 from marketloop.core.bank import LogicalType
@@ -45,18 +46,7 @@ CREATE TABLE IF NOT EXISTS tag_snapshots (
 );
 """
 
-# Events with the cust_no they belong to: the customer whose cust_no identity has the event's (merged)
-# OneID, else the event's user_id. Created when OneID's tables exist (see `customer_events_relation`).
-CUSTOMER_EVENTS_VIEW = """
-CREATE OR REPLACE VIEW customer_events AS
-SELECT coalesce(co.cust_no, e.user_id) AS cust_no, e.timestamp, e.event, e.properties, e.load_seq
-FROM events_resolved AS e
-LEFT JOIN (
-    SELECT i.id_value AS cust_no, coalesce(r.to_one_id, i.one_id) AS one_id
-    FROM identities AS i LEFT JOIN identity_redirects AS r ON r.from_one_id = i.one_id
-    WHERE i.id_type = 'cust_no'
-) AS co ON co.one_id = e.one_id
-"""
+# `customer_events` (events with the cust_no OneID gives them) is the identity store's view.
 CUSTOMER_EVENTS = "customer_events"
 # What the view's contents depend on: its version is theirs.
 _VIEW_INPUTS = {CUSTOMER_EVENTS: ("events", "identities", "identity_redirects")}

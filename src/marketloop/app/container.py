@@ -62,6 +62,7 @@ from marketloop.profiles.service import ProfileService
 from marketloop.security.audit import AuditLog
 from marketloop.security.crypto import FieldCipher
 from marketloop.security.ratelimit import RateLimiter
+from marketloop.segments.catalog import ONE_ID_CATALOG
 from marketloop.segments.fixed import FixedSegmentService
 from marketloop.segments.lookalike import LookalikeService
 from marketloop.segments.service import SegmentService
@@ -211,6 +212,7 @@ class Container:
                 DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock),
                 clock,
                 tags=tags.names,
+                catalog=ONE_ID_CATALOG,
             ),
             audit=audit,
             settings=settings,

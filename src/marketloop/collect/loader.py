@@ -70,6 +70,9 @@ class Loader:
         self._last_load = [clock.monotonic()] * events.partitions
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # One load at a time: the background thread and a caller's `drain` (CLI, tests, shutdown) share
+        # the warehouse's staging area, and each reads the committed offset it continues from.
+        self._loading = threading.Lock()
 
     def lag(self, partition: int) -> int:
         """Durable records not yet loaded."""
@@ -77,6 +80,10 @@ class Loader:
 
     def load_partition(self, partition: int, *, force: bool = False) -> LoadResult | None:
         """Load one batch from `partition` if it is due (or `force`); None when nothing was loaded."""
+        with self._loading:
+            return self._load_due(partition, force=force)
+
+    def _load_due(self, partition: int, *, force: bool) -> LoadResult | None:
         committed = self._warehouse.committed_offset(CONSUMER, partition)
         available = self._log.end_offset(partition) - committed
         waited = self._clock.monotonic() - self._last_load[partition]

@@ -9,9 +9,10 @@ really has (the service adds `customer_profile`'s at count time) and
 `with_tags` the tags the tag engine has defined.
 
 `CUSTOMER_EVENTS` is the one place that says how an event row names its
-customer. Until OneID maps `one_id` → `cust_no`, it is `events.user_id`
-(the simulator's and the apps' `user_id` is the cust_no); switching to the
-OneID view is a change of this constant.
+customer: `events.user_id` in `DEFAULT_CATALOG`, which the engine's own tests
+use on hand-made tables. The product runs on `ONE_ID_CATALOG`: events through
+the warehouse's `customer_events` view, which gives each event the cust_no of
+its OneID (apps log in with their own user ids, not the customer number).
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class EventSource:
     properties: str = "properties"  # JSON object of the event's properties
 
 
-# The one place events meet customers (see the module docstring). With OneID:
-# EventSource(relation="events_resolved", customer="cust_no").
+# The one place events meet customers (see the module docstring): `events.user_id` in the
+# self-contained catalog of the engine's tests; `ONE_ID_CATALOG` (below) is the product's.
 CUSTOMER_EVENTS = EventSource()
 
 
@@ -184,3 +185,6 @@ class Catalog:
 
 
 DEFAULT_CATALOG = Catalog(fields=_customer_fields() + PROFILE_FIELDS)
+# What the product runs on: a customer's events are those OneID gives their cust_no (the warehouse's
+# `customer_events` view, which falls back to `user_id` for events no OneID links to a customer).
+ONE_ID_CATALOG = replace(DEFAULT_CATALOG, events=EventSource(relation="customer_events", customer="cust_no"))
