@@ -5,7 +5,9 @@ What it does:
 1. opens a marketloop data directory (the real wiring: `Container.open`) and
    fills it, vectorised with numpy and polars, with 1,000,000 customers, their
    profile rows (age, AUM), an RFM tag for a third of them and 10,000,000
-   behaviour events over 90 days;
+   behaviour events over 90 days, sent by the app's login ids (not the customer
+   numbers) and attributed to OneIDs, with each customer's cust_no in OneID's
+   `identities` (as `marketloop serve` loads them);
 2. counts a five-condition segment — two customer attributes, a profile
    figure, a tag and a behaviour window — with `SegmentService.count`
    (parse → resolve → passes → DuckDB printer → DuckDB), the way the CLI and
@@ -51,10 +53,14 @@ JOIN customer_profile p ON p.cust_no = c.cust_no
 WHERE c.city IN ('上海', '杭州') AND p.age >= 30 AND p.aum >= 50000
   AND c.cust_no IN (SELECT cust_no FROM customer_tags WHERE tag = 'rfm' AND value = 'champion')
   AND c.cust_no IN (
-    SELECT user_id FROM events
-    WHERE event = 'fund_page_view'
-      AND timestamp > TIMESTAMPTZ '2026-10-25 08:00:00+00:00' AND timestamp <= TIMESTAMPTZ '2026-11-24 08:00:00+00:00'
-    GROUP BY user_id HAVING count(*) >= 2
+    -- an event's customer: the cust_no of its (merged) OneID, else its user_id
+    SELECT coalesce(i.id_value, e.user_id) FROM events e
+    LEFT JOIN identity_redirects r ON r.from_one_id = e.one_id
+    LEFT JOIN identities i ON i.id_type = 'cust_no' AND i.one_id = coalesce(r.to_one_id, e.one_id)
+    WHERE e.event = 'fund_page_view'
+      AND e.timestamp > TIMESTAMPTZ '2026-10-25 08:00:00+00:00'
+      AND e.timestamp <= TIMESTAMPTZ '2026-11-24 08:00:00+00:00'
+    GROUP BY 1 HAVING count(*) >= 2
   )
 """
 
@@ -99,6 +105,24 @@ def tags_frame(rng: np.random.Generator, n: int) -> pl.DataFrame:
     ).with_columns(as_of=pl.lit(AS_OF))
 
 
+def numbered(prefix: str, numbers: np.ndarray) -> pl.Series:
+    return cust_nos(numbers).str.replace("^C", prefix)
+
+
+def identities_frame(customers: int) -> pl.DataFrame:
+    """Each customer's cust_no in OneID, as a customers import links it."""
+    everyone = np.arange(customers)
+    return pl.DataFrame(
+        {
+            "id_type": "cust_no",
+            "id_value": cust_nos(everyone),
+            "one_id": numbered("O", everyone),
+            "first_seen": pl.Series([AS_OF - timedelta(days=400)] * customers),
+            "source": "import:customers",
+        }
+    )
+
+
 def events_frame(rng: np.random.Generator, customers: int, n: int) -> pl.DataFrame:
     seconds = np.sort(rng.integers(0, 90 * 86400, n))  # loaded in arrival order, as the loader would
     start = AS_OF - timedelta(days=90)
@@ -109,7 +133,8 @@ def events_frame(rng: np.random.Generator, customers: int, n: int) -> pl.DataFra
             "message_id": pl.int_range(0, n, eager=True).cast(pl.String),
             "type": "track",
             "event": rng.choice(EVENTS, n, p=EVENT_WEIGHTS),
-            "user_id": cust_nos(rng.integers(0, customers, n)),
+            "user_id": numbered("U", who := rng.integers(0, customers, n)),  # the app's login id
+            "one_id": numbered("O", who),
             "timestamp": timestamp,
             "received_at": timestamp,
             "source": "bench",
@@ -128,6 +153,7 @@ def load(container: Container, customers: int, events: int) -> None:
         "customer_profile": profile_frame(rng, customers),
         "customer_tags": tags_frame(rng, customers),
         "events": events_frame(rng, customers, events),
+        "identities": identities_frame(customers),
     }
     for table, frame in frames.items():
         con.register("frame", frame)
