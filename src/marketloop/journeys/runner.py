@@ -1,0 +1,144 @@
+"""The journey runner: the runtime's loop beside the stream processor (start, stop, drain), and its event reader.
+
+`JourneyEvents` reads the event log with its own committed offsets (consumer
+`journeys`): it keeps only events whose name a goal or an event wait of an
+active journey listens for, keys them by customer as the stream processor
+does (OneID when the resolver gives one), and commits what they did to the
+instances together with the new offset. Only the events it keeps are
+attributed, so the loader and the processor are not slowed by a second full
+pass over identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import msgspec
+
+from marketloop.collect.loader import Resolver
+from marketloop.core.events import Event
+from marketloop.journeys.graph import settings_of
+from marketloop.journeys.runtime import JourneyRuntime
+from marketloop.journeys.steps import Observed, observe, partition_key
+from marketloop.ports.eventlog import EventLog
+from marketloop.ports.journeys import JourneyChange
+from marketloop.ports.realtime import StreamStore
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "journeys"
+_decoder = msgspec.json.Decoder(Event)
+
+
+class JourneyEvents:
+    """Events for goals and waits, exactly once per event per instance (offset and changes in one transaction)."""
+
+    def __init__(
+        self,
+        runtime: JourneyRuntime,
+        events: EventLog,
+        offsets: StreamStore,
+        *,
+        resolver: Resolver | None = None,
+        max_batch: int = 2000,
+    ) -> None:
+        self._runtime = runtime
+        self._log = events
+        self._offsets = offsets
+        self._resolver = resolver
+        self._max_batch = max_batch
+
+    def listened(self) -> set[str]:
+        """Event names a goal or an event wait of an active journey listens for (`*`: any)."""
+        names: set[str] = set()
+        definitions = self._runtime.definitions
+        for record in definitions.active():
+            for step in definitions.graph(record.journey_id, record.version).steps:
+                if step.type in ("goal", "wait") and settings_of(step).event is not None:
+                    names.add(settings_of(step).event.event)
+        return names
+
+    def process_partition(self, partition: int) -> int:
+        after = self._offsets.committed_offset(CONSUMER, partition)
+        values = self._log.read_values(partition, after, self._max_batch)
+        if not values:
+            return 0
+        change = JourneyChange(offset=(CONSUMER, partition, after, after + len(values)))
+        self._runtime.store.apply(self._runtime.observe(self._keyed(values, self.listened()), change))
+        return len(values)
+
+    def _keyed(self, values: Sequence[bytes], names: set[str]) -> list[tuple[str, Observed]]:
+        kept: list[tuple[bytes, Event]] = []
+        for value in values:
+            try:
+                event = _decoder.decode(value)
+            except msgspec.DecodeError as error:
+                log.warning("an event record cannot be read by the journey runner (%s); skipped", error)
+                continue
+            if not event.quarantined and ("*" in names or (event.event or event.type) in names):
+                kept.append((value, event))
+        if self._resolver is None or not kept:
+            return [(partition_key(event), observe(event)) for _, event in kept]
+        with self._resolver.attribute([value for value, _ in kept]) as attribution:
+            one_ids = list(attribution.one_ids)
+        return [(one_id or partition_key(e), observe(e)) for one_id, (_, e) in zip(one_ids, kept, strict=True)]
+
+    def run_once(self) -> int:
+        return sum(self.process_partition(p) for p in range(self._log.partitions))
+
+
+class JourneyRunner:
+    """Runs rounds of entries, events and due instances in a thread; `stop` drains what is due."""
+
+    def __init__(self, runtime: JourneyRuntime, events: JourneyEvents | None, *, poll_seconds: float = 0.2) -> None:
+        self.runtime = runtime
+        self.events = events
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """One round; returns how many fires, events and instances it handled."""
+        handled = self.runtime.admit()
+        if self.events is not None:
+            handled += self.events.run_once()
+        return handled + self.runtime.advance()
+
+    def drain(self) -> int:
+        total = 0
+        for _ in range(10_000):  # bounded: a send deferred to "now" must not spin for ever
+            handled = self.run_once()
+            total += handled
+            if handled == 0:
+                break
+        return total
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="journey-runner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        backoff = self._poll
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception:
+                # Nothing half-done was committed: the round is tried again after the pause.
+                log.exception("the journey runner failed; retrying in %.2f s", backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = self._poll
+            if handled == 0:
+                self._stop.wait(self._poll)
+
+    def stop(self) -> None:
+        """Stop the thread, then run what is due now (drain on SIGTERM)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.drain()

@@ -1,0 +1,144 @@
+"""Ports of the journey runtime: journeys with immutable versions, instances per customer, the step log.
+
+Every change the runtime makes to instances goes through `JourneyStore.apply`,
+one transaction: the consumed trigger fire (entry), the event-log offset
+(waits for events, goals), the instances and the step-log rows commit together
+or not at all, so a crash repeats nothing that was committed and loses nothing
+that was not.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from marketloop.ports.realtime import StoredFire
+
+
+class FireAlreadyConsumedError(RuntimeError):
+    """The journey consumed this trigger fire before: the change was not written."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JourneyRecord:
+    """A journey: its draft (JSON graph), status (draft, active, paused) and published version (0: none)."""
+
+    journey_id: str
+    name: str
+    status: str
+    draft: bytes
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionRecord:
+    journey_id: str
+    version: int
+    definition: bytes
+    published_at: datetime
+    published_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Instance:
+    """One customer's run (`run` counts re-entries from 1) of one journey, pinned to `version`.
+
+    `status`: `active` (to be advanced at `due_at`), `waiting` (a wait or a deferred send, until
+    `due_at`), `done`. `data` is JSON: the entry's context, split assignments, the awaited event.
+    """
+
+    journey_id: str
+    customer: str
+    run: int
+    version: int
+    step: str
+    status: str
+    due_at: datetime | None
+    entered_at: datetime
+    updated_at: datetime
+    data: bytes = b"{}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogRow:
+    """Something that happened at a step: entered, sent, suppressed, failed, assigned, converted, exited."""
+
+    journey_id: str
+    version: int
+    customer: str
+    run: int
+    step: str
+    kind: str
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(kw_only=True)
+class JourneyChange:
+    """One transaction's worth of runtime changes.
+
+    `fire` set: the fire is recorded as consumed by `fire_journey` first, and the whole change is refused with
+    `FireAlreadyConsumedError` when it was consumed before. `offset` set: (consumer, partition, after, offset)
+    moves an event-log offset like the stream processor's commit (`OffsetMovedError` when it moved).
+    """
+
+    instances: list[Instance] = field(default_factory=list)
+    log: list[LogRow] = field(default_factory=list)
+    fire_journey: str = ""
+    fire: StoredFire | None = None
+    offset: tuple[str, int, int, int] | None = None
+
+
+class JourneyStore(Protocol):
+    """Journeys, versions and instances in the operational store."""
+
+    def save(self, record: JourneyRecord) -> None:
+        """Insert or replace the journey row (name, status, draft, version, times)."""
+        ...
+
+    def get(self, journey_id: str) -> JourneyRecord | None: ...
+
+    def list(self) -> builtins.list[JourneyRecord]:
+        """Every journey, by id."""
+        ...
+
+    def publish(self, journey_id: str, definition: bytes, at: datetime, by: str) -> int:
+        """Store the next version (immutable) and make it the journey's current one, status active; its number."""
+        ...
+
+    def version(self, journey_id: str, version: int) -> VersionRecord | None: ...
+
+    def versions(self, journey_id: str) -> builtins.list[VersionRecord]: ...
+
+    def unconsumed_fires(
+        self, journey_id: str, trigger_id: str, since: datetime, limit: int
+    ) -> builtins.list[StoredFire]:
+        """Fires of `trigger_id` recorded at or after `since` that the journey has not consumed, oldest first."""
+        ...
+
+    def latest_instance(self, journey_id: str, customer: str) -> Instance | None:
+        """The customer's newest run of the journey."""
+        ...
+
+    def due(self, journey_ids: Collection[str], until: datetime, limit: int) -> builtins.list[Instance]:
+        """Active or waiting instances of these journeys due at or before `until`, earliest first."""
+        ...
+
+    def open_instances(self, customers: Collection[str]) -> builtins.list[Instance]:
+        """Instances of these customers that are not done (any journey)."""
+        ...
+
+    def apply(self, change: JourneyChange) -> None:
+        """Write `change` in one transaction (see `JourneyChange`)."""
+        ...
+
+    def counts(self, journey_id: str) -> dict[str, dict[str, int]]:
+        """Per step: the step-log counts by kind, and `waiting` (instances now waiting there)."""
+        ...
+
+    def next_due(self, journey_ids: Collection[str]) -> datetime | None: ...

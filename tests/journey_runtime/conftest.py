@@ -1,0 +1,187 @@
+"""A journey-runtime world: SQLite operational store in a temp dir, a frozen clock, the in-memory channels."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from marketloop.adapters.sql.engine import create_engine, upgrade
+from marketloop.adapters.sql.journeys import SqlJourneyStore
+from marketloop.adapters.sql.realtime import SqlStreamStore
+from marketloop.core.consent import Channel as ChannelKind
+from marketloop.core.consent import ConsentStatus, Purpose
+from marketloop.core.events import Event
+from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
+from marketloop.journeys.channels.service import SendService
+from marketloop.journeys.channels.touches import SmsDress
+from marketloop.journeys.definitions import JourneyDefinitions
+from marketloop.journeys.policy.rules import DEFAULT_POLICY
+from marketloop.journeys.policy.service import ContactPolicyService
+from marketloop.journeys.runner import JourneyEvents, JourneyRunner
+from marketloop.journeys.runtime import JourneyRuntime
+from marketloop.journeys.walk import Walker
+from marketloop.policy.consent import ConsentService
+from marketloop.ports.realtime import Commit, StoredFire
+from marketloop.testing.channels import (
+    InMemoryChannel,
+    InMemoryConsentStore,
+    InMemoryContactHistory,
+    InMemoryDeliveryLedger,
+    InMemorySuppressionLists,
+)
+from marketloop.testing.clock import FrozenClock
+from marketloop.testing.eventlog import MemoryEventLog
+
+# 10:00 in Shanghai on a Monday: outside the default SMS quiet hours
+MORNING = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
+ADDRESSES = {"push": "token-{c}", "sms": "1380000{c}"}
+
+
+@dataclass
+class Channels:
+    """Sends outlive a runtime restart: the ledger and the channels are the bank's, not the process's."""
+
+    clock: FrozenClock
+    ledger: InMemoryDeliveryLedger = field(default_factory=InMemoryDeliveryLedger)
+    history: InMemoryContactHistory = field(default_factory=InMemoryContactHistory)
+    lists: InMemorySuppressionLists = field(default_factory=InMemorySuppressionLists)
+    consent_store: InMemoryConsentStore = field(default_factory=InMemoryConsentStore)
+    push: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("push", ChannelKind.PUSH))
+    sms: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("sms", ChannelKind.SMS))
+
+    def sends(self) -> SendService:
+        consent = ConsentService(self.consent_store, self.clock)
+        policy = ContactPolicyService(self.history, self.lists, consent, self.clock, policy=DEFAULT_POLICY)
+        registry = ChannelRegistry(
+            [ConfiguredChannel(name=c.name, kind=c.kind, channel=c, description="fake") for c in (self.push, self.sms)]
+        )
+        return SendService(registry, self.ledger, policy, self.clock, sms=SmsDress(signature="【示例银行】"))
+
+    def grant(self, customer: str) -> None:
+        consent = ConsentService(self.consent_store, self.clock)
+        for kind in (ChannelKind.PUSH, ChannelKind.SMS):
+            consent.record(customer, kind, Purpose.MARKETING, ConsentStatus.GRANTED, source="app_settings")
+
+
+@dataclass
+class World:
+    engine: sa.Engine
+    clock: FrozenClock
+    channels: Channels
+    log: MemoryEventLog
+    runner: JourneyRunner
+    definitions: JourneyDefinitions
+
+    def restart(self) -> World:
+        """A new process: new services over the same database, ledger and channels."""
+        return build(self.engine, self.clock, self.channels, self.log)
+
+    def fire(self, fire_id: str, customer: str, trigger_id: str = "browse_wealth", **properties: Any) -> None:
+        """A trigger fire as the stream processor commits it to `trigger_fires`."""
+        addresses = {k: v.format(c=customer) for k, v in ADDRESSES.items()}
+        context = {"event": "view_product", "properties": {"addresses": addresses} | properties}
+        stored = StoredFire(
+            fire_id=fire_id,
+            trigger_id=trigger_id,
+            customer=customer,
+            partition=0,
+            fired_at=self.clock.now(),
+            recorded_at=self.clock.now(),
+            reason="event",
+            context=orjson.dumps(context),
+        )
+        SqlStreamStore(self.engine).commit(Commit(consumer="stream", fires=[stored]))
+
+    def event(self, name: str, customer: str, **properties: Any) -> None:
+        now = self.clock.now()
+        record = Event(
+            message_id=f"{customer}-{name}-{now.isoformat()}",
+            type="track",
+            source_id="src",
+            received_at=now,
+            timestamp=now,
+            event=name,
+            user_id=customer,
+            properties=properties,
+        )
+        asyncio.run(self.log.append(0, [msgspec.json.encode(record)]))
+
+
+def build(engine: sa.Engine, clock: FrozenClock, channels: Channels, log: MemoryEventLog) -> World:
+    definitions = JourneyDefinitions(SqlJourneyStore(engine), clock)
+    runtime = JourneyRuntime(definitions, Walker(channels.sends().send), clock)
+    events = JourneyEvents(runtime, log, SqlStreamStore(engine))
+    return World(
+        engine=engine,
+        clock=clock,
+        channels=channels,
+        log=log,
+        runner=JourneyRunner(runtime, events),
+        definitions=definitions,
+    )
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'state.sqlite'}")
+    upgrade(engine)
+    clock = FrozenClock(MORNING)
+    made = build(engine, clock, Channels(clock=clock), MemoryEventLog())
+    yield made
+    engine.dispose()
+
+
+def wealth_journey(journey_id: str = "wealth_browse", **entry: Any) -> dict[str, Any]:
+    """Browsed a wealth product -> push; not opened in 2 days -> SMS; opened -> exit."""
+    return {
+        "id": journey_id,
+        "name": "理财浏览未购买",
+        "steps": [
+            {
+                "id": "entry",
+                "type": "entry",
+                "settings": {"source": "trigger", "trigger_id": "browse_wealth"} | entry,
+                "next": {"next": "push"},
+            },
+            {
+                "id": "push",
+                "type": "send",
+                "settings": {
+                    "channel": "push",
+                    "template": "您关注的{product}今日可购买",
+                    "variables": {"product": "$properties.product"},
+                },
+                "next": {"sent": "wait_open", "suppressed": "sms", "failed": "sms"},
+            },
+            {
+                "id": "wait_open",
+                "type": "wait",
+                "settings": {
+                    "event": {"event": "touch_opened", "where": [{"property": "campaign", "value": journey_id}]},
+                    "timeout": "P2D",
+                },
+                "next": {"event": "opened", "timeout": "sms"},
+            },
+            {
+                "id": "sms",
+                "type": "send",
+                "settings": {
+                    "channel": "sms",
+                    "template": "您关注的{product}今日可购买",
+                    "variables": {"product": "$properties.product"},
+                },
+                "next": {"sent": "done", "suppressed": "done", "failed": "done"},
+            },
+            {"id": "opened", "type": "exit", "settings": {"reason": "opened"}},
+            {"id": "done", "type": "exit"},
+        ],
+    }
