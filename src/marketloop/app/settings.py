@@ -47,11 +47,16 @@ class LoaderSettings(_Section):
 
 
 class StreamSettings(_Section):
-    """The stream processor (triggers): records per batch, timers per round, idle poll interval."""
+    """The stream processor (triggers): records per batch, timers per round, idle poll interval.
+
+    `realtime_segments`: saved segments whose membership changes are appended as `segment_entered` /
+    `segment_exited` events (besides those any enabled segment trigger names); see docs/segments.md.
+    """
 
     max_batch: int = Field(default=2_000, ge=1)
     timer_batch: int = Field(default=1_000, ge=1)
     poll_seconds: float = Field(default=0.02, gt=0, le=5)
+    realtime_segments: list[str] = Field(default_factory=list)
 
 
 class SecuritySettings(_Section):

@@ -33,6 +33,7 @@ from marketloop.collect.loader import Resolver
 from marketloop.core.events import Event
 from marketloop.journeys import dates, machines
 from marketloop.journeys.active import ActiveTriggers
+from marketloop.journeys.segment_events import SegmentEvents
 from marketloop.journeys.steps import Fire, Step, TimerRequest, observe, partition_key
 from marketloop.journeys.triggers import ScheduleTrigger
 from marketloop.ports.clock import Clock
@@ -141,6 +142,7 @@ class StreamProcessor:
         *,
         resolver: Resolver | None = None,
         membership: Membership | None = None,
+        segment_events: SegmentEvents | None = None,
         partitions: Sequence[int] | None = None,
         max_batch: int = 2_000,
         timer_batch: int = 1_000,
@@ -151,6 +153,8 @@ class StreamProcessor:
         self._clock = clock
         self._resolver = resolver
         self._membership = membership
+        # Real-time segments as segment_entered / segment_exited events; answers the segment triggers too.
+        self._segment_events = segment_events
         self._partitions = list(range(events.partitions) if partitions is None else partitions)
         self._owned = [*self._partitions, SCHEDULER_PARTITION]
         self._active = ActiveTriggers(triggers)
@@ -197,20 +201,28 @@ class StreamProcessor:
         """Process one batch of `partition` and commit it; returns how many records it consumed."""
         after = self.committed(partition)
         seen_at, end = self._clock.now(), self._log.end_offset(partition)
-        values = self._log.read_values(partition, after, self._max_batch)
-        if not values:
+        if end <= after:
             self._read_through[partition] = seen_at
             return 0
         self._active.refresh()
+        if not self._active.per_customer and self._segment_events is None:
+            self._skip(partition, after, end, seen_at)
+            return 0
+        values = self._log.read_values(partition, after, self._max_batch)
         keyed = self._keyed(values)
+        stateful = bool(self._active.per_customer) or self._segment_events is not None
         batch = _Batch(
             Commit(consumer=CONSUMER, partition=partition, after=after, offset=after + len(values)),
-            self._store.states({customer for customer, _ in keyed}) if self._active.per_customer else {},
+            self._store.states({customer for customer, _ in keyed}) if stateful else {},
             self._clock,
         )
+        if self._segment_events is not None:
+            self._segment_events.prepare(keyed, self._segment_events.watched(self._active.segment_ids))
         for customer, event in keyed:
             self._advance(batch, customer, event, partition)
         try:
+            if self._segment_events is not None:
+                self._segment_events.publish()  # durable before the commit: a replay re-appends the same ids
             self._store.commit(batch.finish())
         except BaseException:
             self._offsets.pop(partition, None)  # read it again from the store: it may have moved
@@ -219,6 +231,19 @@ class StreamProcessor:
         if after + len(values) >= end:
             self._read_through[partition] = seen_at
         return len(values)
+
+    def _skip(self, partition: int, after: int, end: int, seen_at: datetime) -> None:
+        """No trigger reads events: move the offset past them unread, so that an idle processor costs the
+        collection path nothing (it shares the GIL with the API). Counted as nothing handled: the loop
+        then waits its poll interval, so the offset commits at most that often."""
+        batch = _Batch(Commit(consumer=CONSUMER, partition=partition, after=after, offset=end), {}, self._clock)
+        try:
+            self._store.commit(batch.finish())
+        except BaseException:
+            self._offsets.pop(partition, None)
+            raise
+        self._offsets[partition] = end
+        self._read_through[partition] = seen_at
 
     def _keyed(self, values: Sequence[bytes]) -> list[tuple[str, Event]]:
         events: list[Event] = []
@@ -238,12 +263,21 @@ class StreamProcessor:
             one_ids = list(attribution.one_ids)
         return [(one_id or partition_key(event), event) for one_id, event in zip(one_ids, events, strict=True)]
 
+    def _segments(self, batch: _Batch, customer: str, event: Event, partition: int) -> frozenset[str] | None:
+        """The customer's segments just after `event` among those segment triggers watch; None: not asked."""
+        watched = self._active.segment_ids
+        if self._segment_events is not None:
+            found = self._segment_events.observe(
+                batch, customer, event, self._segment_events.watched(watched), partition
+            )
+            return None if found is None or not watched else found & watched
+        if watched and self._membership is not None:
+            return self._membership.segments_of(customer, event, watched)
+        return None
+
     def _advance(self, batch: _Batch, customer: str, event: Event, partition: int) -> None:
         active = self._active
-        segments = None
-        if active.segment_ids and self._membership is not None:
-            segments = self._membership.segments_of(customer, event, active.segment_ids)
-        observed = observe(event, segments)
+        observed = observe(event, self._segments(batch, customer, event, partition))
         for trigger in active.per_customer:
             try:
                 step = machines.on_event(trigger, batch.state(trigger.id, customer), customer, observed)
