@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +57,7 @@ class Channels:
     consent_store: InMemoryConsentStore = field(default_factory=InMemoryConsentStore)
     push: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("push", ChannelKind.PUSH))
     sms: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("sms", ChannelKind.SMS))
+    facts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def sends(self) -> SendService:
         consent = ConsentService(self.consent_store, self.clock)
@@ -65,6 +66,10 @@ class Channels:
             [ConfiguredChannel(name=c.name, kind=c.kind, channel=c, description="fake") for c in (self.push, self.sms)]
         )
         return SendService(registry, self.ledger, policy, self.clock, sms=SmsDress(signature="【示例银行】"))
+
+    def facts_of(self, customer: str) -> Mapping[str, Any]:
+        """The profile and tags a branch sees (`journeys.facts` reads them from the profile service)."""
+        return self.facts.get(customer, {})
 
     def grant(self, customer: str) -> None:
         consent = ConsentService(self.consent_store, self.clock)
@@ -118,7 +123,7 @@ class World:
 
 def build(engine: sa.Engine, clock: FrozenClock, channels: Channels, log: MemoryEventLog) -> World:
     definitions = JourneyDefinitions(SqlJourneyStore(engine), clock)
-    runtime = JourneyRuntime(definitions, Walker(channels.sends().send), clock)
+    runtime = JourneyRuntime(definitions, Walker(channels.sends().send, channels.facts_of), clock)
     events = JourneyEvents(runtime, log, SqlStreamStore(engine))
     return World(
         engine=engine,

@@ -238,3 +238,69 @@ def test_a_missing_variable_fails_the_touch_not_the_journey(world: World) -> Non
     assert counts["push"]["failed"] == 1
     assert counts["sms"]["failed"] == 1
     assert world.channels.push.sent == []
+
+
+def branch_journey() -> dict[str, Any]:
+    send = {"channel": "push", "template": "您好"}
+    outcomes = dict.fromkeys(("sent", "suppressed", "failed"), "exit")
+    return {
+        "id": "branching",
+        "name": "分支",
+        "steps": [
+            {
+                "id": "entry",
+                "type": "entry",
+                "settings": {"source": "trigger", "trigger_id": "browse_wealth"},
+                "next": {"next": "by"},
+            },
+            {
+                "id": "by",
+                "type": "branch",
+                "settings": {
+                    "conditions": [
+                        {"name": "big", "on": "event", "where": [{"property": "amount", "op": "gte", "value": 50000}]},
+                        {
+                            "name": "wechat",
+                            "on": "tags",
+                            "where": [{"property": "tags", "op": "contains", "value": "wechat_habit"}],
+                        },
+                        {
+                            "name": "rich",
+                            "on": "profile",
+                            "where": [{"property": "aum", "op": "gte", "value": 1000000}],
+                        },
+                    ]
+                },
+                "next": {"big": "send_big", "wechat": "exit", "rich": "exit", "else": "exit"},
+            },
+            {"id": "send_big", "type": "send", "settings": send, "next": outcomes},
+            {"id": "exit", "type": "exit"},
+        ],
+    }
+
+
+def test_branch_on_event_tags_and_profile(world: World) -> None:
+    world.channels.facts |= {
+        "C2": {"tags": {"wechat_habit": "是"}, "profile": {}},
+        "C3": {"profile": {"aum": 2_000_000}},
+    }
+    publish(world, branch_journey())
+    world.fire("f1", "C1", amount=80000)
+    world.fire("f2", "C2", amount=10)
+    world.fire("f3", "C3")
+    world.fire("f4", "C4")
+    world.runner.drain()
+    counts = world.definitions.counts("branching")
+    assert counts["send_big"]["entered"] == 1
+    assert set(_details(world, "exit")) == {"by.wechat", "by.rich", "by.else", "send_big.suppressed"}
+
+
+def _details(world: World, step: str) -> list[str]:
+    import sqlalchemy as sa
+
+    from marketloop.adapters.sql.journeys import journey_step_log
+
+    log = journey_step_log.c
+    query = sa.select(log.detail).where(log.step == step, log.kind == "entered")
+    with world.engine.connect() as connection:
+        return [detail for (detail,) in connection.execute(query)]

@@ -17,6 +17,7 @@ from marketloop.api.routers import channels as channel_api
 from marketloop.api.routers import consent as consent_api
 from marketloop.api.routers import customers, identity, segment, sensors, tracking
 from marketloop.api.routers import experiments as experiment_api
+from marketloop.api.routers import journey_runs as journey_runs_api
 from marketloop.api.routers import journeys as journey_api
 from marketloop.api.routers import segment_monitoring as segment_monitoring_api
 from marketloop.api.routers import segments as segment_api
@@ -52,6 +53,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(analytics_api.router)
     app.include_router(trigger_api.router)
     app.include_router(journey_api.router)
+    app.include_router(journey_runs_api.router)  # after: /step-types is not a journey id
     app.include_router(auth_api.router)
     app.include_router(channel_api.router)
     app.include_router(users_api.router)

@@ -18,7 +18,6 @@ from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_analytics import DuckDBAnalyticsWarehouse
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
-from marketloop.adapters.duckdb_customer_facts import DuckDBCustomerFacts
 from marketloop.adapters.duckdb_experiments import DuckDBEventConversions, DuckDBExperimentWarehouse
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
@@ -33,6 +32,7 @@ from marketloop.adapters.sql.approvals import SqlApprovalStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.experiments import SqlExperimentRepository
+from marketloop.adapters.sql.journeys import SqlJourneyStore
 from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
 from marketloop.adapters.sql.segment_monitoring import SqlSegmentMonitorRepository
 from marketloop.adapters.sql.segments import SqlSegmentRepository
@@ -52,10 +52,13 @@ from marketloop.collect.sources import SourceService
 from marketloop.collect.tracking_plan import TrackingPlanService
 from marketloop.experiments.service import ExperimentService
 from marketloop.identity.service import IdentityService
-from marketloop.journeys.membership import LookupFacts, SegmentMembership
+from marketloop.journeys.definitions import JourneyDefinitions
+from marketloop.journeys.facts import profile_facts
 from marketloop.journeys.processor import StreamProcessor
-from marketloop.journeys.segment_events import SegmentEvents, skipping_broken
+from marketloop.journeys.runner import JourneyEvents, JourneyRunner
+from marketloop.journeys.runtime import JourneyRuntime
 from marketloop.journeys.service import TriggerService
+from marketloop.journeys.walk import Walker
 from marketloop.ports.access import BranchDirectory
 from marketloop.ports.bank import BankStore
 from marketloop.ports.clock import Clock
@@ -191,20 +194,12 @@ class Container:
         tags = TagService(SqlTagRepository(engine), tag_warehouse, clock, segments=SqlSegmentRepository(engine))
         bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
         stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
-        segments = SegmentService(
-            SqlSegmentRepository(engine),
-            DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock),
-            clock,
-            tags=tags.names,
-            catalog=ONE_ID_CATALOG,
-        )
         processor = StreamProcessor(
             log,
             stream_store,
             trigger_repository,
             clock,
             resolver=identity,
-            segment_events=_segment_events(settings, segments, warehouse, log, clock),
             max_batch=settings.stream.max_batch,
             timer_batch=settings.stream.timer_batch,
             poll_seconds=settings.stream.poll_seconds,
@@ -218,7 +213,13 @@ class Container:
             triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store, audit=audit),
             processor=processor,
             bank=bank,
-            segments=segments,
+            segments=SegmentService(
+                SqlSegmentRepository(engine),
+                DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock),
+                clock,
+                tags=tags.names,
+                catalog=ONE_ID_CATALOG,
+            ),
             audit=audit,
             settings=settings,
             clock=clock,
@@ -258,6 +259,19 @@ class Container:
             channel_costs=self.settings.experiments.channel_costs,
             event_conversions=DuckDBEventConversions(self.warehouse.cursor, self.warehouse.write_lock),
         )
+
+    @cached_property
+    def journeys(self) -> JourneyDefinitions:
+        """Journeys (旅程): drafts, immutable published versions, pause / resume, per-step counts."""
+        return JourneyDefinitions(SqlJourneyStore(self.engine), self.clock, audit=self.audit)
+
+    @cached_property
+    def journey_runner(self) -> JourneyRunner:
+        """The journey runtime's loop: trigger fires in, touches out through the channels' send service."""
+        walker = Walker(self.channels.sends.send, profile_facts(self.profiles))
+        runtime = JourneyRuntime(self.journeys, walker, self.clock)
+        events = JourneyEvents(runtime, self.log, SqlStreamStore(self.engine), resolver=self.identity)
+        return JourneyRunner(runtime, events, poll_seconds=self.settings.stream.poll_seconds)
 
     @cached_property
     def _segment_monitors(self) -> SqlSegmentMonitorRepository:
@@ -302,12 +316,15 @@ class Container:
         """Start background consumers (the loader, the stream processor)."""
         self.loader.start()
         self.processor.start()
+        self.journey_runner.start()
 
     async def aclose(self) -> None:
         """Drain: finish pending appends, load and process what is durable, release every store."""
         await self.log.close()
         self.loader.stop()
         self.processor.stop()
+        if "journey_runner" in self.__dict__:  # started (cached_property): stop, then run what is due
+            self.journey_runner.stop()
         self._close_channels()
         self.warehouse.close()
         self.engine.dispose()
@@ -323,22 +340,6 @@ class Container:
     def _close_channels(self) -> None:
         if "channels" in self.__dict__:  # opened (cached_property)
             self.channels.close()
-
-
-def _segment_events(
-    settings: Settings, segments: SegmentService, warehouse: DuckDBWarehouse, log: FileLog, clock: Clock
-) -> SegmentEvents:
-    """Real-time segments (segment triggers' and `[stream] realtime_segments`) as events on the log."""
-    configured = frozenset(settings.stream.realtime_segments)
-    membership = SegmentMembership(
-        skipping_broken(segments.membership),
-        LookupFacts(DuckDBCustomerFacts(warehouse.cursor, clock.monotonic)),
-        clock,
-        refresh_seconds=60.0,
-    )
-    return SegmentEvents(
-        membership, log, clock, realtime=lambda: configured, name_of=lambda segment_id: segments.get(segment_id).name
-    )
 
 
 def _link_imported(identity: IdentityService) -> CustomersHook:

@@ -152,6 +152,12 @@ class JourneyDefinitions:
                 self._versions[key] = found
         return found
 
+    def graph_to_try(self, journey_id: str, version: int | None = None) -> JourneyGraph:
+        """A version's graph, or the draft's when `version` is None (what a dry run walks)."""
+        if version is not None:
+            return self.graph(journey_id, version)
+        return parse_journey(self._record_of(journey_id).draft)
+
     def counts(self, journey_id: str) -> dict[str, dict[str, int]]:
         """Per step: entered, waiting, sent, suppressed, failed, assigned, converted, exited (0 when none)."""
         record = self._record_of(journey_id)

@@ -62,11 +62,17 @@ class JourneyEvents:
 
     def process_partition(self, partition: int) -> int:
         after = self._offsets.committed_offset(CONSUMER, partition)
+        names = self.listened()
+        if not names:  # nothing listens: skip to the end without reading (the loader keeps the disk to itself)
+            end = self._log.end_offset(partition)
+            if end > after:
+                self._runtime.store.apply(JourneyChange(offset=(CONSUMER, partition, after, end)))
+            return 0
         values = self._log.read_values(partition, after, self._max_batch)
         if not values:
             return 0
         change = JourneyChange(offset=(CONSUMER, partition, after, after + len(values)))
-        self._runtime.store.apply(self._runtime.observe(self._keyed(values, self.listened()), change))
+        self._runtime.store.apply(self._runtime.observe(self._keyed(values, names), change))
         return len(values)
 
     def _keyed(self, values: Sequence[bytes], names: set[str]) -> list[tuple[str, Observed]]:

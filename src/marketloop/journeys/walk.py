@@ -35,7 +35,8 @@ from marketloop.ports.experiments import VariantPlan
 from marketloop.ports.journeys import Instance, LogRow
 
 Sender = Callable[[SendRequest], SendOutcome]
-Facts = Callable[[str], Mapping[str, Any]]  # customer -> profile fields and `tags` (a list of tag names)
+# customer -> {"profile": {field: value}, "tags": {tag: value}} (see `journeys.facts`)
+Facts = Callable[[str], Mapping[str, Any]]
 
 MAX_STEPS = 100  # a walk is bounded; loops go through waits, so this is never reached by a valid graph
 RETRY_LATER = timedelta(minutes=1)
@@ -137,9 +138,10 @@ class Walker:
             if condition.on == "event":
                 values = dict(context.get("properties") or {}) | dict(context.get("payload") or {})
             elif condition.on == "tags":
-                values = {"tags": list(facts.get("tags") or [])}
+                tags = dict(facts.get("tags") or {})
+                values = {"tags": sorted(tags)} | tags
             else:
-                values = dict(facts)
+                values = dict(facts.get("profile") or {})
             if holds(condition.where, values):
                 return condition.name
         return "else"

@@ -1,0 +1,117 @@
+"""The journey API and the runner wired in the container: a real event through the stream processor to a touch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from fastapi.testclient import TestClient
+
+from marketloop.api.app import create_app
+from marketloop.app.container import Container
+from marketloop.app.settings import Settings
+from marketloop.core.events import Event
+from marketloop.testing.access import grant
+
+from .conftest import wealth_journey
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    opened = Container.open(Settings(data_dir=tmp_path / "data"))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def client(container: Container) -> TestClient:
+    # No lifespan, so no background threads: the tests drain the processor and the runner themselves.
+    return TestClient(create_app(container), headers=grant(container.access, "admin"))
+
+
+def test_create_publish_pause_resume_counts(client: TestClient) -> None:
+    created = client.post("/v1/journeys", json=wealth_journey())
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] == "draft"
+    assert client.post("/v1/journeys", json=wealth_journey()).status_code == 409
+    published = client.post("/v1/journeys/wealth_browse/publish")
+    assert published.json()["version"] == 1
+    assert published.json()["status"] == "active"
+    assert client.post("/v1/journeys/wealth_browse/pause").json()["status"] == "paused"
+    conflict = client.post("/v1/journeys/wealth_browse/pause")
+    assert conflict.status_code == 409
+    assert conflict.headers["content-type"].startswith("application/problem+json")
+    assert client.post("/v1/journeys/wealth_browse/resume").json()["status"] == "active"
+    counts = client.get("/v1/journeys/wealth_browse/counts").json()
+    assert counts["push"] == dict.fromkeys(
+        ("entered", "waiting", "sent", "suppressed", "failed", "converted", "exited"), 0
+    )
+    assert [j["journey_id"] for j in client.get("/v1/journeys").json()] == ["wealth_browse"]
+    assert client.get("/v1/journeys/step-types").status_code == 200  # still the step types, not a journey
+    assert client.get("/v1/journeys/nope").status_code == 404
+
+
+def test_invalid_graph_is_a_problem_with_pointers(client: TestClient) -> None:
+    broken = wealth_journey()
+    broken["steps"][1]["next"] = {"sent": "nowhere"}
+    answer = client.post("/v1/journeys", json=broken)
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "/steps/1/next/sent" in {e["pointer"] for e in answer.json()["errors"]}
+
+
+def test_dry_run_walks_test_customers(client: TestClient) -> None:
+    client.post("/v1/journeys", json=wealth_journey())
+    body = {
+        "customers": [
+            {"customer": "T1", "context": {"properties": {"product": "稳盈"}}},
+            {
+                "customer": "T2",
+                "context": {"properties": {"product": "稳盈"}},
+                "events": [{"event": "touch_opened", "properties": {"campaign": "wealth_browse"}}],
+            },
+            {"customer": "T3", "context": {"properties": {"product": "稳盈"}}, "suppressed": ["push"]},
+        ]
+    }
+    paths = client.post("/v1/journeys/wealth_browse/dry-run", json=body).json()
+    steps = {p["customer"]: [(s["step"], s["kind"]) for s in p["steps"]] for p in paths}
+    assert ("sms", "sent") in steps["T1"]
+    assert steps["T2"][-1] == ("opened", "exited")
+    assert ("push", "suppressed") in steps["T3"]
+    assert ("sms", "sent") in steps["T3"]
+    bad = client.post("/v1/journeys/wealth_browse/dry-run", json={"customers": [{"who": 1}]})
+    assert bad.status_code == 400
+
+
+def test_a_processed_event_enters_the_journey_once(container: Container, client: TestClient) -> None:
+    trigger = {"id": "browse_wealth", "kind": "event", "expect": [{"event": "view_product"}]}
+    assert client.post("/v1/triggers", json=trigger).status_code == 201
+    journey = wealth_journey()
+    journey["steps"][1]["settings"]["channel"] = "inapp"
+    assert client.post("/v1/journeys", json=journey).status_code == 201
+    client.post("/v1/journeys/wealth_browse/publish")
+    now = datetime.now(UTC)
+    event = Event(
+        message_id="m1",
+        type="track",
+        source_id="src",
+        received_at=now,
+        timestamp=now,
+        event="view_product",
+        user_id="C1",
+        properties={"product": "稳盈"},
+    )
+    asyncio.run(container.log.append(0, [msgspec.json.encode(event)]))
+    container.processor.drain()
+    container.journey_runner.drain()
+    container.journey_runner.drain()
+    counts: dict[str, Any] = client.get("/v1/journeys/wealth_browse/counts").json()
+    assert counts["entry"]["entered"] == 1
+    assert sum(counts["push"][k] for k in ("sent", "suppressed", "failed")) == 1
