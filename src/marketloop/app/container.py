@@ -18,6 +18,7 @@ from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_analytics import DuckDBAnalyticsWarehouse
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
+from marketloop.adapters.duckdb_customer_facts import DuckDBCustomerFacts
 from marketloop.adapters.duckdb_experiments import DuckDBEventConversions, DuckDBExperimentWarehouse
 from marketloop.adapters.duckdb_identity import DuckDBIdentityStore
 from marketloop.adapters.duckdb_profiles import DuckDBProfileStore
@@ -54,9 +55,11 @@ from marketloop.experiments.service import ExperimentService
 from marketloop.identity.service import IdentityService
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.journeys.facts import profile_facts
+from marketloop.journeys.membership import LookupFacts, SegmentMembership
 from marketloop.journeys.processor import StreamProcessor
 from marketloop.journeys.runner import JourneyEvents, JourneyRunner
 from marketloop.journeys.runtime import JourneyRuntime
+from marketloop.journeys.segment_events import SegmentEvents, skipping_broken
 from marketloop.journeys.service import TriggerService
 from marketloop.journeys.walk import Walker
 from marketloop.ports.access import BranchDirectory
@@ -194,12 +197,20 @@ class Container:
         tags = TagService(SqlTagRepository(engine), tag_warehouse, clock, segments=SqlSegmentRepository(engine))
         bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
         stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
+        segments = SegmentService(
+            SqlSegmentRepository(engine),
+            DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock),
+            clock,
+            tags=tags.names,
+            catalog=ONE_ID_CATALOG,
+        )
         processor = StreamProcessor(
             log,
             stream_store,
             trigger_repository,
             clock,
             resolver=identity,
+            segment_events=_segment_events(settings, segments, warehouse, log, clock),
             max_batch=settings.stream.max_batch,
             timer_batch=settings.stream.timer_batch,
             poll_seconds=settings.stream.poll_seconds,
@@ -213,13 +224,7 @@ class Container:
             triggers=TriggerService(trigger_repository, clock, events=log, store=stream_store, audit=audit),
             processor=processor,
             bank=bank,
-            segments=SegmentService(
-                SqlSegmentRepository(engine),
-                DuckDBSegmentWarehouse(warehouse.cursor, warehouse.write_lock),
-                clock,
-                tags=tags.names,
-                catalog=ONE_ID_CATALOG,
-            ),
+            segments=segments,
             audit=audit,
             settings=settings,
             clock=clock,
@@ -340,6 +345,22 @@ class Container:
     def _close_channels(self) -> None:
         if "channels" in self.__dict__:  # opened (cached_property)
             self.channels.close()
+
+
+def _segment_events(
+    settings: Settings, segments: SegmentService, warehouse: DuckDBWarehouse, log: FileLog, clock: Clock
+) -> SegmentEvents:
+    """Real-time segments (segment triggers' and `[stream] realtime_segments`) as events on the log."""
+    configured = frozenset(settings.stream.realtime_segments)
+    membership = SegmentMembership(
+        skipping_broken(segments.membership),
+        LookupFacts(DuckDBCustomerFacts(warehouse.cursor, clock.monotonic)),
+        clock,
+        refresh_seconds=60.0,
+    )
+    return SegmentEvents(
+        membership, log, clock, realtime=lambda: configured, name_of=lambda segment_id: segments.get(segment_id).name
+    )
 
 
 def _link_imported(identity: IdentityService) -> CustomersHook:
