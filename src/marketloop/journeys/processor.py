@@ -205,7 +205,7 @@ class StreamProcessor:
             self._read_through[partition] = seen_at
             return 0
         self._active.refresh()
-        if not self._active.per_customer and self._segment_events is None:
+        if self._idle():
             self._skip(partition, after, end, seen_at)
             return 0
         values = self._log.read_values(partition, after, self._max_batch)
@@ -231,6 +231,13 @@ class StreamProcessor:
         if after + len(values) >= end:
             self._read_through[partition] = seen_at
         return len(values)
+
+    def _idle(self) -> bool:
+        """No enabled trigger reads events and no segment is watched in real time."""
+        if self._active.per_customer:
+            return False
+        segment_events = self._segment_events
+        return segment_events is None or not segment_events.watched(self._active.segment_ids)
 
     def _skip(self, partition: int, after: int, end: int, seen_at: datetime) -> None:
         """No trigger reads events: move the offset past them unread, so that an idle processor costs the
