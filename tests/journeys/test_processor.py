@@ -422,3 +422,20 @@ def test_a_birthday_timer_survives_a_restart_and_plans_next_year(
     restarted.drain()
     assert len(SqlStreamStore(engine).fires()) == 2
     assert SqlStreamStore(engine).next_due([0]) == datetime.fromisoformat("2030-02-01T09:00:00+00:00")
+
+
+def test_with_no_trigger_the_processor_moves_past_events_without_reading_them(
+    engine: sa.Engine, triggers: TriggerService, clock: FrozenClock
+) -> None:
+    log = MemoryEventLog()
+    append(log, event("fund_view", T0))
+    asyncio.run(log.append(0, [b"not an event: an idle processor never decodes it"]))
+    processor = _processor(log, engine, clock)
+    processor.drain()
+    assert SqlStreamStore(engine).committed_offset(CONSUMER, 0) == 1
+    assert processor.lag(0) == 0
+    # A trigger saved now sees the events from now on, not the ones passed while idle.
+    triggers.save(SEQUENCE)
+    append(log, event("fund_view", T0 + minutes(5)), event("calc", T0 + minutes(6)))
+    processor.drain()
+    assert len(_fires(engine)) == 1
