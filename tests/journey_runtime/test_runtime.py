@@ -304,3 +304,24 @@ def _details(world: World, step: str) -> list[str]:
     query = sa.select(log.detail).where(log.step == step, log.kind == "entered")
     with world.engine.connect() as connection:
         return [detail for (detail,) in connection.execute(query)]
+
+
+def test_a_crash_after_the_send_does_not_send_twice(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish(world, wealth_journey())
+    world.channels.grant("C1")
+    world.fire("f1", "C1", product="A")
+    world.runner.runtime.admit()
+    store = world.runner.runtime.store
+    real_apply = store.apply
+
+    def crash(change: object) -> None:
+        raise RuntimeError("the process died before the commit")
+
+    monkeypatch.setattr(store, "apply", crash)
+    with pytest.raises(RuntimeError):
+        world.runner.runtime.advance()
+    assert len(world.channels.push.sent) == 1  # the provider got it; the journey did not record it
+    monkeypatch.setattr(store, "apply", real_apply)
+    world.restart().runner.drain()
+    assert len(world.channels.push.sent) == 1
+    assert world.definitions.counts("wealth_browse")["push"]["sent"] == 1

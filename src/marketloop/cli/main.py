@@ -17,6 +17,7 @@ from marketloop.app.container import Container
 from marketloop.cli import analytics as analytics_commands
 from marketloop.cli import channels as channel_commands
 from marketloop.cli import customers, events, experiments, identity, imports, simulate, sources, tracking
+from marketloop.cli import journeys as journey_commands
 from marketloop.cli import policy as policy_commands
 from marketloop.cli import segment_monitoring as monitoring_commands
 from marketloop.cli import segments as segment_commands
@@ -43,6 +44,7 @@ app.add_typer(segment_commands.app, name="segments")
 monitoring_commands.register(segment_commands.app)
 app.add_typer(tag_commands.app, name="tags")
 app.add_typer(trigger_commands.app, name="triggers")
+app.add_typer(journey_commands.app, name="journeys")
 app.add_typer(identity.app, name="identity")
 app.add_typer(channel_commands.app, name="channels")
 app.add_typer(policy_commands.app, name="policy")

@@ -31,6 +31,7 @@ from marketloop.journeys.graph import JourneyGraph, Step, settings_of
 from marketloop.journeys.step_types import BranchSettings, SendSettings, SplitSettings, WaitSettings
 from marketloop.journeys.steps import Observed, lookup, matches
 from marketloop.journeys.triggers import EventMatch
+from marketloop.ports.channels import DeliveryStatus
 from marketloop.ports.experiments import VariantPlan
 from marketloop.ports.journeys import Instance, LogRow
 
@@ -41,6 +42,17 @@ Facts = Callable[[str], Mapping[str, Any]]
 MAX_STEPS = 100  # a walk is bounded; loops go through waits, so this is never reached by a valid graph
 RETRY_LATER = timedelta(minutes=1)
 _LATER = {SendStatus.DEFERRED, SendStatus.THROTTLED, SendStatus.RETRYING, SendStatus.DUPLICATE}
+# ledger states of a touch the provider took: a DUPLICATE answer in one of them means "sent before"
+_REACHED = frozenset(
+    s.value
+    for s in (
+        DeliveryStatus.ACCEPTED,
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.OPENED,
+        DeliveryStatus.CLICKED,
+        DeliveryStatus.UNSUBSCRIBED,
+    )
+)
 
 
 @dataclass(kw_only=True)
@@ -153,6 +165,9 @@ class Walker:
         for index in range(waves.get(step.id, 0), len(channels)):
             waves[step.id] = index
             result = self._send_wave(step, settings, walk, channels[index], index)
+            if result.status is SendStatus.DUPLICATE and result.code in _REACHED:
+                # sent before (a walk repeated after a crash between the send and its commit): record it once
+                result = replace(result, status=SendStatus.SENT)
             if result.status in _LATER:
                 return _Stay(until=result.retry_at or now + RETRY_LATER)
             if result.status is SendStatus.SENT:

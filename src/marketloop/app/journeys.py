@@ -1,0 +1,30 @@
+"""Journeys (旅程) on the operational store alone, for the CLI: usable while `marketloop serve` runs.
+
+The server's journey runner reads the journeys table every round, so a
+journey published, paused or resumed here takes effect there at once.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from marketloop.adapters.clock import SystemClock
+from marketloop.adapters.sql.audit import SqlAuditStore
+from marketloop.adapters.sql.engine import create_engine, upgrade
+from marketloop.adapters.sql.journeys import SqlJourneyStore
+from marketloop.app.settings import Settings
+from marketloop.journeys.definitions import JourneyDefinitions
+from marketloop.security.audit import AuditLog
+
+
+def open_journeys(settings: Settings) -> tuple[JourneyDefinitions, sa.Engine]:
+    """The journey definitions over the operational store; dispose the engine when done."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.state_url)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    clock = SystemClock()
+    return JourneyDefinitions(SqlJourneyStore(engine), clock, audit=AuditLog(SqlAuditStore(engine), clock)), engine
