@@ -8,7 +8,8 @@ per kind, never one per event):
   the `customer_events` view;
 - the `customers` row joined with its `customer_profile` row (cached; the
   cache is dropped when `profile_refreshes` shows a new generation, and
-  entries expire after `profile_ttl` so imported changes arrive too);
+  entries expire after `profile_ttl` so imported changes arrive too, and
+  the least recently used go beyond `max_profiles`);
   no `customers` row: not a customer, a member of nothing;
 - `customer_tags`, holdings (with their product) and transactions, when a
   watched segment reads them;
@@ -24,7 +25,7 @@ events include every event of the batch up to this one.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,13 @@ _EVENTS_SQL = """
 SELECT cust_no, message_id, event, epoch_us(timestamp), CAST(properties AS VARCHAR) FROM customer_events
 WHERE cust_no IN (SELECT unnest($customers)) AND timestamp > $start AND timestamp <= $end
 """
+# The relations each kind reads; missing ones (a warehouse before its first import) read as empty.
+_NEEDS = {
+    "tags": {"customer_tags"},
+    "holdings": {"holdings", "products"},
+    "transactions": {"transactions"},
+    "events": {"customer_events"},
+}
 _TAGS_SQL = "SELECT cust_no, tag, value FROM customer_tags WHERE cust_no IN (SELECT unnest($customers))"
 _HOLDINGS_SQL = """
 SELECT h.cust_no, h.product_code, h.balance, h.valid_from, h.valid_to, h.maturity_date, p.product_type, p.risk_level
@@ -70,14 +78,17 @@ class DuckDBCustomerFacts:
         *,
         retain_seconds: float = 120.0,
         profile_ttl: float = 300.0,
+        max_profiles: int = 200_000,
     ) -> None:
         self._cursor = cursor
         self._monotonic = monotonic
         self._retain = retain_seconds
         self._ttl = profile_ttl
+        self._max_profiles = max_profiles
         self._lock = threading.Lock()
         self._generation: str | None = None
-        self._rows: dict[str, tuple[float, dict[str, Any] | None]] = {}  # cust_no -> (fetched at, row or None)
+        # cust_no -> (fetched at, row or None), least recently used first
+        self._rows: OrderedDict[str, tuple[float, dict[str, Any] | None]] = OrderedDict()
         # Events shown to this source recently, per customer, until the loader has surely loaded them.
         self._recent: dict[str, dict[str, RecentEvent]] = {}
         self._recent_order: deque[tuple[float, str, str]] = deque()
@@ -90,59 +101,59 @@ class DuckDBCustomerFacts:
     # -- per batch --------------------------------------------------------------------------
 
     def prepare(self, batch: Sequence[tuple[str, Event]], *, lookback: timedelta, kinds: frozenset[str]) -> None:
+        """One query per kind for the whole batch; a relation not built yet reads as empty (nobody has tags…)."""
         with self._lock:
             con = self._cursor()
             self._expire()
-            self._customer_of = self._customers(con, batch)
+            relations = _relations(con)
+            self._customer_of = self._customers(con, batch, linked="identities" in relations)
             cust_nos = sorted(set(self._customer_of.values()))
-            self._refresh_rows(con, cust_nos)
+            self._refresh_rows(con, cust_nos, relations)
             start = min(e.timestamp for _, e in batch) - lookback
             end = max(e.timestamp for _, e in batch)
-            self._tags = self._read_tags(con, cust_nos) if "tags" in kinds else {}
-            self._holdings = self._read_holdings(con, cust_nos) if "holdings" in kinds else {}
-            wants_txns = "transactions" in kinds
+            wanted = {kind for kind, relation in _NEEDS.items() if kind in kinds and relation <= relations}
+            self._tags = self._read_tags(con, cust_nos) if "tags" in wanted else {}
+            self._holdings = self._read_holdings(con, cust_nos) if "holdings" in wanted else {}
+            wants_txns = "transactions" in wanted
             self._transactions = self._read_transactions(con, cust_nos, start, end) if wants_txns else {}
-            self._loaded = self._read_events(con, cust_nos, start, end) if "events" in kinds else {}
+            self._loaded = self._read_events(con, cust_nos, start, end) if "events" in wanted else {}
 
-    def _customers(self, con: duckdb.DuckDBPyConnection, batch: Sequence[tuple[str, Event]]) -> dict[str, str]:
+    @staticmethod
+    def _customers(
+        con: duckdb.DuckDBPyConnection, batch: Sequence[tuple[str, Event]], *, linked: bool
+    ) -> dict[str, str]:
+        """Each key's cust_no: its OneID's cust_no identity, else the event's user_id (as `customer_events`)."""
         keys = sorted({key for key, _ in batch})
-        found = {str(live): str(cust_no) for live, cust_no in con.execute(_KEYS_SQL, {"keys": keys}).fetchall()}
+        rows = con.execute(_KEYS_SQL, {"keys": keys}).fetchall() if linked else []
+        found = {str(live): str(cust_no) for live, cust_no in rows}
         for key, event in batch:
             if key not in found and event.user_id:
                 found[key] = event.user_id
         return found
 
-    def _refresh_rows(self, con: duckdb.DuckDBPyConnection, cust_nos: list[str]) -> None:
-        generation = self._profile_generation(con)
+    def _refresh_rows(self, con: duckdb.DuckDBPyConnection, cust_nos: list[str], relations: set[str]) -> None:
+        generation = self._profile_generation(con) if "profile_refreshes" in relations else None
         if generation != self._generation:
             self._rows.clear()
             self._generation = generation
         now = self._monotonic()
         missing = [c for c in cust_nos if c not in self._rows or now - self._rows[c][0] > self._ttl]
+        for cust_no in cust_nos:
+            if cust_no in self._rows:
+                self._rows.move_to_end(cust_no)
         if not missing:
             return
-        rows = dict.fromkeys(missing)
-        profile = "customer_profile" in self._tables(con)
-        query = (
-            "SELECT c.*, p.* FROM customers AS c LEFT JOIN customer_profile AS p ON p.cust_no = c.cust_no"
-            if profile
-            else "SELECT c.* FROM customers AS c"
-        ) + " WHERE c.cust_no IN (SELECT unnest($customers))"
-        if "customers" in self._tables(con):
-            result = con.execute(query, {"customers": missing})
-            names = [d[0] for d in result.description or ()]
-            for values in result.fetchall():
-                rows[str(values[0])] = _row(names, values)
+        rows: dict[str, dict[str, Any] | None] = dict.fromkeys(missing)
+        if "customers" in relations:
+            rows.update(_fetch_rows(con, missing, profile="customer_profile" in relations))
         for cust_no, row in rows.items():
             self._rows[cust_no] = (now, row)
+            self._rows.move_to_end(cust_no)
+        while len(self._rows) > max(self._max_profiles, len(cust_nos)):
+            self._rows.popitem(last=False)
 
     @staticmethod
-    def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-        return {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-
-    def _profile_generation(self, con: duckdb.DuckDBPyConnection) -> str | None:
-        if "profile_refreshes" not in self._tables(con):
-            return None
+    def _profile_generation(con: duckdb.DuckDBPyConnection) -> str | None:
         found = con.execute("SELECT generation FROM profile_refreshes ORDER BY refreshed_at DESC LIMIT 1").fetchone()
         return None if found is None else str(found[0])
 
@@ -262,3 +273,21 @@ def _row(names: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
             row[name] = value
     row["cust_no"] = values[0]
     return row
+
+
+def _relations(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The tables and views of the warehouse (one catalog query)."""
+    query = "SELECT table_name FROM duckdb_tables() UNION ALL SELECT view_name FROM duckdb_views()"
+    return {str(r[0]) for r in con.execute(query).fetchall()}
+
+
+def _fetch_rows(con: duckdb.DuckDBPyConnection, cust_nos: list[str], *, profile: bool) -> dict[str, dict[str, Any]]:
+    """customers rows joined with their customer_profile rows, by cust_no."""
+    query = (
+        "SELECT c.*, p.* FROM customers AS c LEFT JOIN customer_profile AS p ON p.cust_no = c.cust_no"
+        if profile
+        else "SELECT c.* FROM customers AS c"
+    ) + " WHERE c.cust_no IN (SELECT unnest($customers))"
+    result = con.execute(query, {"customers": cust_nos})
+    names = [d[0] for d in result.description or ()]
+    return {str(values[0]): _row(names, values) for values in result.fetchall()}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from marketloop.core.events import Event
 from marketloop.ports.clock import Clock
@@ -100,6 +100,16 @@ def _facts(record: CustomerRecord) -> CustomerFacts:
     )
 
 
+class _Built(NamedTuple):
+    """The evaluator of a set of segments, and what it needs (worked out once, not per event)."""
+
+    segment_ids: frozenset[str]
+    at: float
+    evaluator: SegmentEvaluator
+    lookback: timedelta
+    needs: frozenset[str]
+
+
 class SegmentMembership:
     """`marketloop.journeys.processor.Membership` over `SegmentService.membership` and a facts source."""
 
@@ -116,16 +126,17 @@ class SegmentMembership:
         self._clock = clock
         self._refresh = refresh_seconds
         self._lock = threading.Lock()
-        self._built: tuple[frozenset[str], float, SegmentEvaluator] | None = None
+        self._built: _Built | None = None
 
-    def _evaluator(self, segment_ids: frozenset[str]) -> SegmentEvaluator:
+    def _evaluator(self, segment_ids: frozenset[str]) -> _Built:
         now = self._clock.monotonic()
         with self._lock:
             built = self._built
-            if built is None or built[0] != segment_ids or now - built[1] >= self._refresh:
-                built = (segment_ids, now, self._build(segment_ids))
+            if built is None or built.segment_ids != segment_ids or now - built.at >= self._refresh:
+                evaluator = self._build(segment_ids)
+                built = _Built(segment_ids, now, evaluator, evaluator.lookback, evaluator.needs)
                 self._built = built
-            return built[2]
+            return built
 
     def prepare(self, batch: Sequence[tuple[str, Event]], segment_ids: frozenset[str]) -> None:
         """Let a batched facts source fetch the batch's customers at once (nothing to do for others)."""
@@ -138,7 +149,7 @@ class SegmentMembership:
         facts = self._facts.facts(customer, event, lookback=evaluator.lookback, needs=evaluator.needs)
         if facts is None:
             return frozenset()
-        return evaluator.members_of(facts, event.timestamp) & segment_ids
+        return evaluator.evaluator.members_of(facts, event.timestamp) & segment_ids
 
     def update(
         self, customer: str, event: Event, segment_ids: frozenset[str], previous: Iterable[str] | None
@@ -151,4 +162,4 @@ class SegmentMembership:
         facts = self._facts.facts(customer, event, lookback=evaluator.lookback, needs=evaluator.needs)
         if facts is None:
             return None
-        return evaluator.update(facts, event.timestamp, previous)
+        return evaluator.evaluator.update(facts, event.timestamp, previous)

@@ -210,14 +210,15 @@ class StreamProcessor:
             return 0
         values = self._log.read_values(partition, after, self._max_batch)
         keyed = self._keyed(values)
-        stateful = bool(self._active.per_customer) or self._segment_events is not None
+        realtime = self._segment_events.watched(self._active.segment_ids) if self._segment_events else frozenset()
+        stateful = bool(self._active.per_customer or realtime)
         batch = _Batch(
             Commit(consumer=CONSUMER, partition=partition, after=after, offset=after + len(values)),
             self._store.states({customer for customer, _ in keyed}) if stateful else {},
             self._clock,
         )
         if self._segment_events is not None:
-            self._segment_events.prepare(keyed, self._segment_events.watched(self._active.segment_ids))
+            self._segment_events.prepare(keyed, realtime)
         for customer, event in keyed:
             self._advance(batch, customer, event, partition)
         try:
