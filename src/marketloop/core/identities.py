@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -135,7 +135,7 @@ class Identifier(NamedTuple):
     @classmethod
     def from_key(cls, key: str) -> Identifier:
         type_, _, value = key.partition(KEY_SEPARATOR)
-        return cls(type_, value)
+        return tuple.__new__(cls, (type_, value))  # the generated keyword `__new__` is slow on hot paths
 
 
 class IdentifierTypes:
@@ -172,6 +172,20 @@ class IdentifierTypes:
         """Distinct identifier keys, highest priority first; ties by type name, then value."""
         rank = self._rank
         return sorted(set(keys), key=lambda k: (rank.get(k.partition(KEY_SEPARATOR)[0], 0), k))
+
+    def sort_given(self, given: Mapping[str, Identifier]) -> list[str]:
+        """`sort_keys(given)` for keys whose identifiers are at hand (key -> identifier): no key is split."""
+        if len(given) < 2:
+            return list(given)
+        rank = self._rank
+        return [k for _, k in sorted([(rank.get(i[0], 0), k) for k, i in given.items()])]  # keys are distinct
+
+    def anchor(self, identifiers: Sequence[Identifier]) -> Identifier:
+        """The first of non-empty `identifiers` in the order of `sort_keys`: the one an event belongs to."""
+        if len(identifiers) == 1:
+            return identifiers[0]
+        rank = self._rank
+        return min(identifiers, key=lambda i: (rank.get(i[0], 0), i[0], i[1]))
 
     def normalise(self, type_name: str, raw: str) -> str | None:
         """The normalised value of `raw` for this type, or None when it is not a valid one."""

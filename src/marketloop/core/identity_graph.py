@@ -72,7 +72,8 @@ def one_id_for(seed: str) -> str:
 @dataclass
 class _Journal:
     touched: set[str] = field(default_factory=set)  # identifier keys whose OneID is new or changed
-    first_seen: dict[str, tuple[datetime, str]] = field(default_factory=dict)  # new keys: (at, source)
+    # new keys: (at, source, the identifier), so that `changes` need not split the key again
+    first_seen: dict[str, tuple[datetime, str, Identifier]] = field(default_factory=dict)
     issued: set[str] = field(default_factory=set)
     redirects: dict[str, datetime] = field(default_factory=dict)  # set or removed, with when
     history: list[HistoryRecord] = field(default_factory=list)
@@ -140,37 +141,78 @@ class IdentityGraph:
         self, identifiers: Iterable[Identifier], *, at: datetime, reason: str, source: str, strict: bool = False
     ) -> LinkOutcome:
         """Put `identifiers` in one OneID as far as the rules allow (module docstring); idempotent."""
-        given = {i.key: i for i in identifiers}
-        owners = {self._owner.get(k) for k in given}
+        given = {f"{i[0]}{KEY_SEPARATOR}{i[1]}": i for i in identifiers}  # i.key, without the property call
+        owner = self._owner
+        owners = {owner.get(k) for k in given}
         if len(owners) == 1 and None not in owners:  # all known, all in one OneID: nothing to do
             return LinkOutcome(one_id=owners.pop())
-        keys = self._keys_of(set(given))
+        keys = self._keys_of(given)
         ctx = Link(at=at, reason=reason, source=source, given={k: given[k] for k in keys})
         contradiction = rules.contradiction(self, keys, ctx)
         if contradiction is not None:
-            return LinkOutcome(one_id=self._owner.get(keys[0]), conflicts=self._record([contradiction]))
+            return LinkOutcome(one_id=owner.get(keys[0]), conflicts=self._record([contradiction]))
+        if len(owners) <= 2 and None in owners and (outcome := self._join_new(owners, keys, ctx)) is not None:
+            return outcome
         plan = rules.plan(self, keys, ctx)
         if plan.conflicts and strict:
             return LinkOutcome(one_id=self._owner.get(keys[0]), conflicts=self._record(plan.conflicts))
         return self._apply(plan, ctx)
 
-    def _keys_of(self, given: set[str]) -> list[str]:
-        keys = self.types.sort_keys(given)
+    def _keys_of(self, given: dict[str, Identifier]) -> list[str]:
+        """The keys of `given` (key -> identifier) in priority order; INVALID when one is not a valid identifier."""
+        keys = self.types.sort_given(given)
         if not keys:
             raise invalid("empty", "A link needs at least one identifier")
+        types = self.types
         for key in keys:
-            type_, value = split_key(key)
-            self.types.get(type_)
+            type_, value = given[key]
+            if type_ not in types:
+                types.get(type_)  # raises, naming the known types
             if not value or KEY_SEPARATOR in value:
                 raise invalid("bad-value", "An identifier value is empty or holds a control character", type_)
         return keys
 
+    def _join_new(self, owners: set[str | None], keys: list[str], ctx: Link) -> LinkOutcome | None:
+        """The common links, decided without `rules.plan` (the same outcome), or None for the general path.
+
+        The link does not contradict itself. When no identifier is known (a
+        first visit), all join a OneID issued for the anchor. When the known
+        ones are all in one OneID and the new ones add no unique type it holds
+        (a new device of a known customer), nothing is refused: the new ones
+        join it.
+        """
+        given = ctx.given
+        if len(owners) == 1:  # {None}
+            anchor = given[keys[0]]
+            one_id = self._issue(keys[0], f"{anchor[0]}:{anchor[1]}", ctx.at)
+            self._attach_all(one_id, keys, ctx)
+            return LinkOutcome(one_id=one_id, created=one_id, attached=tuple(given.values()))
+        one_id = next(o for o in owners if o is not None)
+        owner = self._owner
+        new = [k for k in keys if k not in owner]
+        held = self.uniques_of(one_id)
+        if any(given[k][0] in held for k in new):  # refused: let the rules say which and why
+            return None
+        self._attach_all(one_id, new, ctx)
+        return LinkOutcome(one_id=one_id, attached=tuple(given[k] for k in new))
+
+    def _attach_all(self, one_id: str, keys: list[str], ctx: Link) -> None:
+        """`_attach` each of `keys`, in order."""
+        self._members[one_id] += tuple(keys)
+        owner, first_seen, given = self._owner, self._journal.first_seen, ctx.given
+        at, source = ctx.at, ctx.source
+        for key in keys:
+            owner[key] = one_id
+            first_seen[key] = (at, source, given[key])
+        self._journal.touched.update(keys)
+
     def uniques_of(self, one_id: str) -> dict[str, str]:
         """Unique type -> the value live `one_id` holds."""
         found: dict[str, str] = {}
+        unique_types = self.unique_types
         for key in self._members[one_id]:
-            type_, value = split_key(key)
-            if type_ in self.unique_types:
+            type_, _, value = key.partition(KEY_SEPARATOR)
+            if type_ in unique_types:
                 found[type_] = value
         return found
 
@@ -197,7 +239,7 @@ class IdentityGraph:
         if plan.accepted:
             survivor = min(plan.accepted, key=self._age)
         else:
-            type_, value = split_key(plan.new[0])
+            type_, value = ctx.given[plan.new[0]]
             survivor = created = self._issue(plan.new[0], f"{type_}:{value}", ctx.at)
         absorbed = tuple(o for o in plan.accepted if o != survivor)
         for one_id in absorbed:
@@ -252,7 +294,7 @@ class IdentityGraph:
         self._owner[key] = one_id
         self._members[one_id] += (key,)
         self._journal.touched.add(key)
-        self._journal.first_seen[key] = (ctx.at, ctx.source)
+        self._journal.first_seen[key] = (ctx.at, ctx.source, ctx.given[key])
 
     # -- unmerging -------------------------------------------------------------
 
@@ -336,12 +378,9 @@ class IdentityGraph:
 
     def _row(self, key: str) -> IdentityRow:
         seen = self._journal.first_seen.get(key)
-        return IdentityRow(
-            identifier=Identifier.from_key(key),
-            one_id=self._owner[key],
-            first_seen=None if seen is None else seen[0],
-            source=None if seen is None else seen[1],
-        )
+        if seen is None:
+            return IdentityRow(Identifier.from_key(key), self._owner[key], None, None)
+        return IdentityRow(seen[2], self._owner[key], seen[0], seen[1])
 
     def _origin(self, one_id: str) -> Origin:
         created_at, creator = self._origins[one_id]

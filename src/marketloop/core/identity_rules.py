@@ -46,9 +46,12 @@ class GraphView(Protocol):
     def separated(self, one_id: str, accepted: Sequence[str]) -> str | None: ...
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(kw_only=True, slots=True)
 class Link:
-    """One link being decided: when, why, from where, and its identifiers by key, highest priority first."""
+    """One link being decided: when, why, from where, and its identifiers by key, highest priority first.
+
+    Not frozen (a frozen dataclass is slower to build, and one is built per link); nothing changes it.
+    """
 
     at: datetime
     reason: str
@@ -79,9 +82,9 @@ def split_key(key: str) -> tuple[str, str]:
 def contradiction(view: GraphView, keys: list[str], ctx: Link) -> Conflict | None:
     """Rule 2: the conflict when the link holds two values of one unique type, else None."""
     values: dict[str, set[str]] = {}
-    for key in keys:
-        type_, value = split_key(key)
-        if type_ in view.unique_types:
+    unique_types = view.unique_types
+    for type_, value in ctx.given.values():  # the keys' identifiers, in the same order
+        if type_ in unique_types:
             values.setdefault(type_, set()).add(value)
     for type_, found in values.items():
         if len(found) > 1:
@@ -105,7 +108,7 @@ def plan(view: GraphView, keys: list[str], ctx: Link) -> Plan:
 
 
 def _consider_new(view: GraphView, decided: Plan, key: str, ctx: Link) -> None:
-    type_, value = split_key(key)
+    type_, value = ctx.given[key]
     if type_ in view.unique_types:
         held = decided.uniques.get(type_)
         if held is not None and held != value:

@@ -25,6 +25,7 @@ from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.events import Event
 from marketloop.core.identities import (
     DEFAULT_TYPES,
+    MAX_VALUE_LENGTH,
     Conflict,
     HistoryRecord,
     Identifier,
@@ -46,6 +47,8 @@ _Resolved = tuple[str | None, str | None, str | None]  # (one_id, id_type, id_va
 _NOTHING: _Resolved = (None, None, None)
 _RawIdentifiers = tuple[tuple[str, str], ...]
 RECENT_LIMIT = 200_000  # raw identifier sets remembered between batches
+IDENTIFIER_CACHE_LIMIT = 500_000  # (type, raw value) -> identifier: normalised and hashed values remembered
+_UNSEEN = Identifier("", "")  # not in the identifier cache (None is a cached "does not normalise")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +92,7 @@ class IdentityService:
         # Custom types (settings) arrive in events as `traits.<name>`.
         self._custom = tuple(t.name for t in self.types if t.name not in builtin)
         self._key_paths = (*KEY_PATHS, *(("traits", name) for name in self._custom))
+        self._protected = frozenset(t.name for t in self.types if t.protected)
         self._store = store
         self._cipher = cipher
         self._clock = clock
@@ -99,6 +103,9 @@ class IdentityService:
         # nothing, a merge leaves the old OneID valid (it redirects), and a refused link is refused again, so
         # this stays right until an unmerge moves identifiers: `unmerge` clears it.
         self._recent: dict[_RawIdentifiers, _Resolved] = {}
+        # (type, raw value) -> its identifier, or None when the value does not normalise. Both steps are pure
+        # (the hashing key does not change), so this is never stale; cleared when full, so it stays bounded.
+        self._identifiers: dict[tuple[str, str], Identifier | None] = {}
 
     @property
     def _graph(self) -> IdentityGraph:
@@ -126,12 +133,26 @@ class IdentityService:
         return Identifier(type_name, hashed_value.strip().lower())
 
     def _identifier_or_none(self, type_name: str, raw: str) -> Identifier | None:
-        value = self.types.normalise(type_name, raw)
-        if value is None:
-            return None
-        if self.types.get(type_name).protected:
-            value = self._cipher.keyed_hash(type_name, value)
-        return Identifier(type_name, value)
+        return self._cached_identifier((type_name, raw))
+
+    def _cached_identifier(self, raw: tuple[str, str]) -> Identifier | None:
+        """`_identifier_or_none(*raw)`, remembered: an event's identifiers recur in the events around it."""
+        cache = self._identifiers
+        found = cache.get(raw, _UNSEEN)
+        if found is not _UNSEEN:
+            return found
+        type_name, text = raw
+        value = self.types.normalise(type_name, text)  # raises for an unknown type: nothing is cached
+        found = None
+        if value is not None:
+            if type_name in self._protected:
+                value = self._cipher.keyed_hash(type_name, value)
+            found = Identifier(type_name, value)
+        if len(text) <= MAX_VALUE_LENGTH:  # an over-long value (refused anyway) is not kept
+            if len(cache) >= IDENTIFIER_CACHE_LIMIT:
+                cache.clear()
+            cache[raw] = found
+        return found
 
     def identifiers_of(self, event: Event | EventIdentity) -> list[Identifier]:
         """The valid identifiers `event` carries (see `marketloop.identity.extract`), protected ones hashed."""
@@ -142,8 +163,8 @@ class IdentityService:
         return self._valid(raw_identifiers(event) + custom)
 
     def _valid(self, raw: _RawIdentifiers) -> list[Identifier]:
-        found = (self._identifier_or_none(type_, value) for type_, value in raw)
-        return [i for i in found if i is not None]
+        cached = self._cached_identifier
+        return [i for pair in raw if (i := cached(pair)) is not None]
 
     # -- reading -----------------------------------------------------------------
 
@@ -175,7 +196,7 @@ class IdentityService:
                 one_id=live,
                 created_at=origin.created_at,
                 identifiers=self._graph.members(live),
-                protected_types=frozenset(t.name for t in self.types if t.protected),
+                protected_types=self._protected,
                 merged=tuple(sorted(self._graph.absorbed(live))),
             )
 
@@ -302,17 +323,13 @@ class IdentityService:
             one_ids=[r[0] for r in resolved], id_types=[r[1] for r in resolved], id_values=[r[2] for r in resolved]
         )
 
-    def _anchor_order(self, identifier: Identifier) -> tuple[int, str, str]:
-        """The order of `IdentifierTypes.sort_keys`: the first is the identifier an event belongs to."""
-        return -self.types.priority(identifier.type), identifier.type, identifier.value
-
     def _resolve_event(self, event: EventIdentity, raw: _RawIdentifiers) -> _Resolved:
         identifiers = self._valid(raw)
         if not identifiers:
             return _NOTHING
         source = f"{event.source_id}/{event.message_id}"
         outcome = self._graph.link(identifiers, at=event.received_at, reason=event.type, source=source)
-        anchor = min(identifiers, key=self._anchor_order)
+        anchor = self.types.anchor(identifiers)
         one_id = outcome.one_id
         if one_id is None:  # the event contradicts itself: it still belongs to its best identifier
             one_id = self._graph.link([anchor], at=event.received_at, reason=event.type, source=source).one_id
