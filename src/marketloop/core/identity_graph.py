@@ -72,8 +72,9 @@ def one_id_for(seed: str) -> str:
 @dataclass
 class _Journal:
     touched: set[str] = field(default_factory=set)  # identifier keys whose OneID is new or changed
-    # new keys: (at, source, the identifier), so that `changes` need not split the key again
-    first_seen: dict[str, tuple[datetime, str, Identifier]] = field(default_factory=dict)
+    # new keys: (at, source). No identifier objects: the journal holds a batch's keys until they are persisted,
+    # and a tuple of plain values is one the cyclic garbage collector stops tracking, a named tuple is not.
+    first_seen: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     issued: set[str] = field(default_factory=set)
     redirects: dict[str, datetime] = field(default_factory=dict)  # set or removed, with when
     history: list[HistoryRecord] = field(default_factory=list)
@@ -87,6 +88,7 @@ class IdentityGraph:
     def __init__(self, types: IdentifierTypes | None = None) -> None:
         self.types = types or IdentifierTypes()
         self.unique_types = frozenset(t.name for t in self.types if t.unique)
+        self._type_names = frozenset(t.name for t in self.types)
         self._owner: dict[str, str] = {}  # identifier key -> live OneID
         # live OneID -> identifier keys. Tuples, not lists: a tuple of strings is not tracked by the cyclic
         # garbage collector, so a million people do not make every full collection rescan them.
@@ -163,11 +165,11 @@ class IdentityGraph:
         keys = self.types.sort_given(given)
         if not keys:
             raise invalid("empty", "A link needs at least one identifier")
-        types = self.types
+        names = self._type_names
         for key in keys:
             type_, value = given[key]
-            if type_ not in types:
-                types.get(type_)  # raises, naming the known types
+            if type_ not in names:
+                self.types.get(type_)  # raises, naming the known types
             if not value or KEY_SEPARATOR in value:
                 raise invalid("bad-value", "An identifier value is empty or holds a control character", type_)
         return keys
@@ -199,11 +201,11 @@ class IdentityGraph:
     def _attach_all(self, one_id: str, keys: list[str], ctx: Link) -> None:
         """`_attach` each of `keys`, in order."""
         self._members[one_id] += tuple(keys)
-        owner, first_seen, given = self._owner, self._journal.first_seen, ctx.given
-        at, source = ctx.at, ctx.source
+        owner, first_seen = self._owner, self._journal.first_seen
+        seen = (ctx.at, ctx.source)
         for key in keys:
             owner[key] = one_id
-            first_seen[key] = (at, source, given[key])
+            first_seen[key] = seen
         self._journal.touched.update(keys)
 
     def uniques_of(self, one_id: str) -> dict[str, str]:
@@ -294,7 +296,7 @@ class IdentityGraph:
         self._owner[key] = one_id
         self._members[one_id] += (key,)
         self._journal.touched.add(key)
-        self._journal.first_seen[key] = (ctx.at, ctx.source, ctx.given[key])
+        self._journal.first_seen[key] = (ctx.at, ctx.source)
 
     # -- unmerging -------------------------------------------------------------
 
@@ -380,7 +382,7 @@ class IdentityGraph:
         seen = self._journal.first_seen.get(key)
         if seen is None:
             return IdentityRow(Identifier.from_key(key), self._owner[key], None, None)
-        return IdentityRow(seen[2], self._owner[key], seen[0], seen[1])
+        return IdentityRow(Identifier.from_key(key), self._owner[key], seen[0], seen[1])
 
     def _origin(self, one_id: str) -> Origin:
         created_at, creator = self._origins[one_id]

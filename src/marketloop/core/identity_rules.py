@@ -81,8 +81,11 @@ def split_key(key: str) -> tuple[str, str]:
 
 def contradiction(view: GraphView, keys: list[str], ctx: Link) -> Conflict | None:
     """Rule 2: the conflict when the link holds two values of one unique type, else None."""
-    values: dict[str, set[str]] = {}
     unique_types = view.unique_types
+    found_types = [type_ for type_, _ in ctx.given.values() if type_ in unique_types]
+    if len(found_types) == len(set(found_types)):  # keys are distinct: one value per unique type
+        return None
+    values: dict[str, set[str]] = {}
     for type_, value in ctx.given.values():  # the keys' identifiers, in the same order
         if type_ in unique_types:
             values.setdefault(type_, set()).add(value)

@@ -8,10 +8,18 @@ One lock serialises writers: the loader's batches, API merges and unmerges.
 Raw identifier values are normalised (`IdentifierTypes.normalise`) and, for
 protected types, replaced by `FieldCipher.keyed_hash(type, value)` here, so
 neither the graph nor its tables ever hold a plain phone or ID number.
+
+A batch (the loader's, an import's) pauses Python's cyclic garbage collector
+while it links and persists: it builds a hundred thousand and more small
+objects that survive to the end of the batch (the change set's rows) and hold
+no reference cycles, and each of them would otherwise trigger scans of the
+whole heap - in a large process most of a batch's time. Reference counting
+still frees everything; cycles made meanwhile are collected once it resumes.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -48,7 +56,6 @@ _NOTHING: _Resolved = (None, None, None)
 _RawIdentifiers = tuple[tuple[str, str], ...]
 RECENT_LIMIT = 200_000  # raw identifier sets remembered between batches
 IDENTIFIER_CACHE_LIMIT = 500_000  # (type, raw value) -> identifier: normalised and hashed values remembered
-_UNSEEN = Identifier("", "")  # not in the identifier cache (None is a cached "does not normalise")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,9 +110,11 @@ class IdentityService:
         # nothing, a merge leaves the old OneID valid (it redirects), and a refused link is refused again, so
         # this stays right until an unmerge moves identifiers: `unmerge` clears it.
         self._recent: dict[_RawIdentifiers, _Resolved] = {}
-        # (type, raw value) -> its identifier, or None when the value does not normalise. Both steps are pure
-        # (the hashing key does not change), so this is never stale; cleared when full, so it stays bounded.
-        self._identifiers: dict[tuple[str, str], Identifier | None] = {}
+        # (type, raw value) -> its identifier's value (normalised, hashed when protected), or None when it does
+        # not normalise. Both steps are pure (the hashing key does not change), so this is never stale; cleared
+        # when full, so it stays bounded. It holds strings, not identifiers: plain strings and tuples of them
+        # are left alone by the cyclic garbage collector, a named tuple is not.
+        self._values: dict[tuple[str, str], str | None] = {}
 
     @property
     def _graph(self) -> IdentityGraph:
@@ -137,22 +146,19 @@ class IdentityService:
 
     def _cached_identifier(self, raw: tuple[str, str]) -> Identifier | None:
         """`_identifier_or_none(*raw)`, remembered: an event's identifiers recur in the events around it."""
-        cache = self._identifiers
-        found = cache.get(raw, _UNSEEN)
-        if found is not _UNSEEN:
-            return found
-        type_name, text = raw
-        value = self.types.normalise(type_name, text)  # raises for an unknown type: nothing is cached
-        found = None
-        if value is not None:
-            if type_name in self._protected:
+        cache = self._values
+        if raw in cache:
+            value = cache[raw]
+        else:
+            type_name, text = raw
+            value = self.types.normalise(type_name, text)  # raises for an unknown type: nothing is cached
+            if value is not None and type_name in self._protected:
                 value = self._cipher.keyed_hash(type_name, value)
-            found = Identifier(type_name, value)
-        if len(text) <= MAX_VALUE_LENGTH:  # an over-long value (refused anyway) is not kept
-            if len(cache) >= IDENTIFIER_CACHE_LIMIT:
-                cache.clear()
-            cache[raw] = found
-        return found
+            if len(text) <= MAX_VALUE_LENGTH:  # an over-long value (refused anyway) is not kept
+                if len(cache) >= IDENTIFIER_CACHE_LIMIT:
+                    cache.clear()
+                cache[raw] = value
+        return None if value is None else Identifier(raw[0], value)
 
     def identifiers_of(self, event: Event | EventIdentity) -> list[Identifier]:
         """The valid identifiers `event` carries (see `marketloop.identity.extract`), protected ones hashed."""
@@ -226,7 +232,7 @@ class IdentityService:
         persisted with the next change (the links stay in the graph).
         """
         when = at or self._clock.now()
-        with self._lock:
+        with self._lock, _collector_paused():
             outcomes = [self._graph.link(group, at=when, reason=reason, source=source) for group in batch]
             self._persist()
         return outcomes
@@ -298,8 +304,9 @@ class IdentityService:
     def attribute(self, records: Sequence[bytes]) -> Iterator[Attribution]:
         """Link and resolve each record's identifiers, persist the links, then hold the lock while loading."""
         with self._lock:
-            attribution = self._attribute(records)
-            self._persist()
+            with _collector_paused():
+                attribution = self._attribute(records)
+                self._persist()
             yield attribution
 
     def _attribute(self, records: Iterable[bytes]) -> Attribution:
@@ -334,3 +341,19 @@ class IdentityService:
         if one_id is None:  # the event contradicts itself: it still belongs to its best identifier
             one_id = self._graph.link([anchor], at=event.received_at, reason=event.type, source=source).one_id
         return one_id, anchor.type, anchor.value
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a batch (module docstring); as it was afterwards.
+
+    When it is already off (another batch, or the application turned it off) this leaves it alone.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
