@@ -325,3 +325,15 @@ def test_a_crash_after_the_send_does_not_send_twice(world: World, monkeypatch: p
     world.restart().runner.drain()
     assert len(world.channels.push.sent) == 1
     assert world.definitions.counts("wealth_browse")["push"]["sent"] == 1
+
+
+def test_two_fires_of_one_customer_in_one_batch_enter_once(world: World) -> None:
+    publish(world, wealth_journey())
+    world.channels.grant("C1")
+    world.fire("f1", "C1", product="A")
+    world.fire("f2", "C1", product="B")
+    world.fire("f3", "C2", product="C")
+    assert world.runner.runtime.admit() == 3  # every fire consumed
+    assert world.runner.runtime.admit() == 0
+    world.runner.drain()
+    assert world.definitions.counts("wealth_browse")["entry"]["entered"] == 2

@@ -70,15 +70,43 @@ class JourneyRuntime:
             if entry.source != "trigger" or entry.trigger_id is None:
                 continue
             since = self.definitions.first_published(record.journey_id)
-            for fire in self.store.unconsumed_fires(record.journey_id, entry.trigger_id, since, self._batch):
-                consumed += self._enter(record, graph, fire)
+            fires = self.store.unconsumed_fires(record.journey_id, entry.trigger_id, since, self._batch)
+            change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
+            for fire in fires:
+                if fire.customer in seen:  # the re-entry rule must see the first entry committed
+                    consumed += self._commit_entries(change)
+                    change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
+                seen.add(fire.customer)
+                self._enter(record, graph, fire, change)
+            consumed += self._commit_entries(change)
         return consumed
 
-    def _enter(self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire) -> int:
+    def _commit_entries(self, change: JourneyChange) -> int:
+        """Commit a batch of entries; when a fire in it was taken meanwhile (another runner), one by one."""
+        if not change.fires:
+            return 0
+        try:
+            self.store.apply(change)
+            return len(change.fires)
+        except FireAlreadyConsumedError:
+            pass
+        done = 0
+        for fire in change.fires:
+            single = JourneyChange(fire_journey=change.fire_journey, fires=[fire])
+            single.instances = [i for i in change.instances if i.customer == fire.customer]
+            single.log = [r for r in change.log if r.customer == fire.customer]
+            try:
+                self.store.apply(single)
+                done += 1
+            except FireAlreadyConsumedError:
+                continue
+        return done
+
+    def _enter(self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, change: JourneyChange) -> None:
         now = self._clock.now()
         entry_id, entry = entry_of(graph)
         previous = self.store.latest_instance(record.journey_id, fire.customer)
-        change = JourneyChange(fire_journey=record.journey_id, fire=fire)
+        change.fires.append(fire)
         if _may_enter(entry, previous, now):
             instance = Instance(
                 journey_id=record.journey_id,
@@ -94,11 +122,6 @@ class JourneyRuntime:
             )
             change.instances.append(instance)
             change.log.append(_row(instance, entry_id, "entered", now, fire.fire_id))
-        try:
-            self.store.apply(change)
-        except FireAlreadyConsumedError:
-            return 0  # another runner took it first
-        return 1
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -153,8 +176,11 @@ class JourneyRuntime:
         active = [record.journey_id for record in self.definitions.active()]
         if not active:
             return 0
-        walked = 0
-        for instance in self.store.due(active, self._clock.now(), self._batch):
+        # One transaction for the batch: a crash before it repeats the walks, and their sends
+        # answer "sent before" from the delivery ledger (idempotency keys), so nothing is sent twice.
+        change = JourneyChange()
+        due = self.store.due(active, self._clock.now(), self._batch)
+        for instance in due:
             try:
                 graph = self.definitions.graph(instance.journey_id, instance.version)
                 result = self._walker.walk(graph, instance, self._clock.now())
@@ -162,12 +188,13 @@ class JourneyRuntime:
                 # A defect in one run must not stop every other: it is retried after a minute, loudly.
                 self.failures += 1
                 log.exception("journey %s failed for customer %s", instance.journey_id, instance.customer)
-                later = replace(instance, due_at=self._clock.now() + timedelta(minutes=1))
-                self.store.apply(JourneyChange(instances=[later]))
+                change.instances.append(replace(instance, due_at=self._clock.now() + timedelta(minutes=1)))
                 continue
-            self.store.apply(JourneyChange(instances=[result.finish()], log=result.log))
-            walked += 1
-        return walked
+            change.instances.append(result.finish())
+            change.log.extend(result.log)
+        if change.instances:
+            self.store.apply(change)
+        return len(due)
 
     def next_due(self) -> datetime | None:
         return self.store.next_due([record.journey_id for record in self.definitions.active()])

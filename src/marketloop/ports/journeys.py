@@ -82,15 +82,15 @@ class LogRow:
 class JourneyChange:
     """One transaction's worth of runtime changes.
 
-    `fire` set: the fire is recorded as consumed by `fire_journey` first, and the whole change is refused with
-    `FireAlreadyConsumedError` when it was consumed before. `offset` set: (consumer, partition, after, offset)
+    `fires`: recorded as consumed by `fire_journey` first; the whole change is refused with
+    `FireAlreadyConsumedError` when any of them was consumed before. `offset` set: (consumer, partition, after, offset)
     moves an event-log offset like the stream processor's commit (`OffsetMovedError` when it moved).
     """
 
     instances: list[Instance] = field(default_factory=list)
     log: list[LogRow] = field(default_factory=list)
     fire_journey: str = ""
-    fire: StoredFire | None = None
+    fires: list[StoredFire] = field(default_factory=list)
     offset: tuple[str, int, int, int] | None = None
 
 

@@ -286,8 +286,8 @@ class SqlJourneyStore(_Dialect):
 
     def apply(self, change: JourneyChange) -> None:
         with self._engine.begin() as connection:
-            if change.fire is not None:
-                self._consume(connection, change.fire_journey, change.fire)
+            for fire in change.fires:
+                self._consume(connection, change.fire_journey, fire)
             if change.offset is not None:
                 _move_offset(connection, *change.offset)
             for instance in change.instances:
