@@ -337,3 +337,47 @@ def test_two_fires_of_one_customer_in_one_batch_enter_once(world: World) -> None
     assert world.runner.runtime.admit() == 0
     world.runner.drain()
     assert world.definitions.counts("wealth_browse")["entry"]["entered"] == 2
+
+
+def with_goal(journey_id: str = "wealth_browse") -> dict[str, Any]:
+    document = wealth_journey(journey_id)
+    goal = {
+        "event": {"event": "buy_fund", "where": [{"property": "amount", "op": "gte", "value": 1000}]},
+        "within": "P7D",
+    }
+    document["steps"].append({"id": "bought", "type": "goal", "settings": goal})
+    return document
+
+
+def test_a_goal_converts_and_ends_the_run(world: World) -> None:
+    publish(world, with_goal())
+    world.channels.grant("C1")
+    world.channels.grant("C2")
+    world.fire("f1", "C1", product="A")
+    world.fire("f2", "C2", product="A")
+    world.runner.drain()
+    world.clock.advance(HOURS)
+    world.event("buy_fund", "C1", amount=50000)
+    world.event("buy_fund", "C2", amount=10)  # below the goal's condition
+    world.runner.drain()
+    world.clock.advance(timedelta(days=3))
+    world.runner.drain()
+    counts = world.definitions.counts("wealth_browse")
+    assert counts["bought"]["converted"] == 1
+    assert [t.address for t in world.channels.sms.sent] == ["1380000C2"]
+
+
+def test_a_conversion_during_a_pause_is_kept(world: World) -> None:
+    publish(world, with_goal())
+    world.channels.grant("C1")
+    world.fire("f1", "C1", product="A")
+    world.runner.drain()
+    world.definitions.pause("wealth_browse")
+    world.clock.advance(HOURS)
+    world.event("buy_fund", "C1", amount=50000)
+    world.runner.drain()
+    world.definitions.resume("wealth_browse")
+    world.clock.advance(timedelta(days=3))
+    world.runner.drain()
+    assert world.definitions.counts("wealth_browse")["bought"]["converted"] == 1
+    assert world.channels.sms.sent == []

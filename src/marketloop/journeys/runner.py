@@ -51,11 +51,15 @@ class JourneyEvents:
         self._max_batch = max_batch
 
     def listened(self) -> set[str]:
-        """Event names a goal or an event wait of an active journey listens for (`*`: any)."""
+        """Event names a goal or an event wait of a published journey listens for (`*`: any).
+
+        Paused journeys listen too: a conversion or an awaited event during a pause is kept (the
+        instance moves on when the journey resumes). Every version still running counts.
+        """
         names: set[str] = set()
         definitions = self._runtime.definitions
-        for record in definitions.active():
-            for step in definitions.graph(record.journey_id, record.version).steps:
+        for journey_id, version in definitions.store.running_versions():
+            for step in definitions.graph(journey_id, version).steps:
                 if step.type in ("goal", "wait") and settings_of(step).event is not None:
                     names.add(settings_of(step).event.event)
         return names

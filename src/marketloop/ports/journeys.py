@@ -133,6 +133,10 @@ class JourneyStore(Protocol):
         """Instances of these customers that are not done (any journey)."""
         ...
 
+    def running_versions(self) -> builtins.list[tuple[str, int]]:
+        """(journey id, version) of every current published version and every version with open instances."""
+        ...
+
     def apply(self, change: JourneyChange) -> None:
         """Write `change` in one transaction (see `JourneyChange`)."""
         ...

@@ -284,6 +284,15 @@ class SqlJourneyStore(_Dialect):
                 found += [_instance(row) for row in connection.execute(query).mappings()]
         return found
 
+    def running_versions(self) -> builtins.list[tuple[str, int]]:
+        table = journey_instances.c
+        current = sa.select(journeys.c.journey_id, journeys.c.version).where(journeys.c.version > 0)
+        open_runs = sa.select(table.journey_id, table.version).where(table.status.in_(_OPEN)).distinct()
+        with self._engine.connect() as connection:
+            found = {(j, int(v)) for j, v in connection.execute(current)}
+            found |= {(j, int(v)) for j, v in connection.execute(open_runs)}
+        return sorted(found)
+
     def apply(self, change: JourneyChange) -> None:
         with self._engine.begin() as connection:
             for fire in change.fires:
