@@ -10,6 +10,7 @@ re-appends the same message ids, which the loader keeps once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -206,3 +207,26 @@ def test_crash_between_append_and_commit_reappends_the_same_ids_kept_once(stores
     restarted, again = stores.processor()
     restarted.drain()
     assert again.appended == 0
+
+
+def test_stop_after_the_log_closed_leaves_the_batch_for_the_next_start(
+    stores: _Stores, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    processor, _ = stores.processor()
+    append(stores.log, identify(T0, user="U1", cust_no="C1"))
+    processor.drain()
+    append(stores.log, *(_app("fund_page_view", n, "U1") for n in (1, 2, 3)))
+    stores.log.close_sync()  # serve closes the log, then stops the processor (which drains)
+    processor.stop()
+    assert "processed at the next start" in caplog.text
+    assert processor.lag(0) + processor.lag(1) == 3  # nothing of the batch committed
+
+    stores.log = FileLog(tmp_path / "log", partitions=2)
+    restarted, events = stores.processor()
+
+    async def drain_inside_a_running_loop() -> None:  # as `Container.aclose` would
+        restarted.drain()
+
+    asyncio.run(drain_inside_a_running_loop())
+    assert events.appended == 1
+    assert [e.event for e in stores.segment_events()] == ["segment_entered"]

@@ -33,7 +33,7 @@ from marketloop.collect.loader import Resolver
 from marketloop.core.events import Event
 from marketloop.journeys import dates, machines
 from marketloop.journeys.active import ActiveTriggers
-from marketloop.journeys.segment_events import SegmentEvents
+from marketloop.journeys.segment_events import NotAppendedError, SegmentEvents
 from marketloop.journeys.steps import Fire, Step, TimerRequest, observe, partition_key
 from marketloop.journeys.triggers import ScheduleTrigger
 from marketloop.ports.clock import Clock
@@ -385,4 +385,8 @@ class StreamProcessor:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self.drain()
+        try:
+            self.drain()
+        except NotAppendedError as error:
+            # The log closed first: the batch is not committed, so the next start processes it again.
+            log.warning("stopped before processing everything: %s; the rest is processed at the next start", error)

@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
 import msgspec
 
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 
 STATE_KEY = "$segments"  # the processor-state key (trigger ids cannot start with $)
 SOURCE = "$segments"  # source_id of the events appended here
+
+
+class NotAppendedError(RuntimeError):
+    """The batch's change events could not be appended (e.g. the log is closed): the batch must not commit."""
 
 
 class _State(msgspec.Struct, kw_only=True, array_like=True):
@@ -150,12 +155,26 @@ class SegmentEvents:
         grouped: dict[int, list[bytes]] = {}
         for partition, event in pending:
             grouped.setdefault(partition, []).append(msgspec.json.encode(event))
-        asyncio.run(self._append(grouped))
+        try:
+            _run(self._append(grouped))
+        except Exception as error:
+            raise NotAppendedError(f"{len(pending)} segment events could not be appended: {error}") from error
         self.appended += len(pending)
         return len(pending)
 
     async def _append(self, grouped: dict[int, list[bytes]]) -> None:
         await asyncio.gather(*(self._log.append(partition, records) for partition, records in grouped.items()))
+
+
+def _run(append: Coroutine[Any, Any, None]) -> None:
+    """Run the append to completion from the processor's thread, or from inside a running loop (a drain at stop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(append)
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="segment-events") as helper:
+        helper.submit(asyncio.run, append).result()
 
 
 def skipping_broken(build: Callable[[Iterable[str]], SegmentEvaluator]) -> Callable[[frozenset[str]], SegmentEvaluator]:
