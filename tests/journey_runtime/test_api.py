@@ -16,7 +16,7 @@ from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
 from marketloop.core.events import Event
-from marketloop.testing.access import grant
+from marketloop.testing.access import approved, grant
 
 from .conftest import wealth_journey
 
@@ -36,12 +36,22 @@ def client(container: Container) -> TestClient:
     return TestClient(create_app(container), headers=grant(container.access, "admin"))
 
 
-def test_create_publish_pause_resume_counts(client: TestClient) -> None:
+def _publish(container: Container, client: TestClient, journey_id: str = "wealth_browse") -> Any:
+    maker = {"Authorization": str(client.headers["Authorization"])}
+    approval = approved(container.access, maker, "journey.publish", f"journey:{journey_id}")
+    answer = client.post(f"/v1/journeys/{journey_id}/publish", params={"approval": approval})
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def test_create_publish_pause_resume_counts(container: Container, client: TestClient) -> None:
     created = client.post("/v1/journeys", json=wealth_journey())
     assert created.status_code == 201, created.text
     assert created.json()["status"] == "draft"
     assert client.post("/v1/journeys", json=wealth_journey()).status_code == 409
-    published = client.post("/v1/journeys/wealth_browse/publish")
+    unapproved = client.post("/v1/journeys/wealth_browse/publish")
+    assert unapproved.status_code == 403
+    published = _publish(container, client)
     assert published.json()["version"] == 1
     assert published.json()["status"] == "active"
     assert client.post("/v1/journeys/wealth_browse/pause").json()["status"] == "paused"
@@ -96,7 +106,7 @@ def test_a_processed_event_enters_the_journey_once(container: Container, client:
     journey = wealth_journey()
     journey["steps"][1]["settings"]["channel"] = "inapp"
     assert client.post("/v1/journeys", json=journey).status_code == 201
-    client.post("/v1/journeys/wealth_browse/publish")
+    _publish(container, client)
     now = datetime.now(UTC)
     event = Event(
         message_id="m1",

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from marketloop.app.journeys import open_journeys
+from marketloop.app.settings import Settings
+from marketloop.testing.access import approved, grant
 from marketloop.testing.cli import run_cli
 
 from .conftest import wealth_journey
@@ -19,9 +22,17 @@ def test_journeys_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caps
     code, out, _ = run_cli(monkeypatch, capsys, "journeys", "create", "-f", str(graph), "--data-dir", data)
     assert code == 0, out
     assert "draft" in out
-    code, out, _ = run_cli(monkeypatch, capsys, "journeys", "publish", "wealth_browse", "--data-dir", data)
+    _, access, engine = open_journeys(Settings(data_dir=Path(data)))
+    maker = grant(access, "marketer", username="maker")
+    approval = approved(access, maker, "journey.publish", "journey:wealth_browse")
+    engine.dispose()
+    publish = ("journeys", "publish", "wealth_browse", "--as", "maker", "--data-dir", data)
+    code, _, err = run_cli(monkeypatch, capsys, *publish, "--approval", "apr_nope")
+    assert code == 5, err
+    code, out, _ = run_cli(monkeypatch, capsys, *publish, "--approval", approval)
     assert code == 0
     assert "v1" in out
+    assert run_cli(monkeypatch, capsys, *publish, "--approval", approval)[0] == 5  # an approval is spent once
     assert run_cli(monkeypatch, capsys, "journeys", "pause", "wealth_browse", "--data-dir", data)[0] == 0
     code, _, err = run_cli(monkeypatch, capsys, "journeys", "pause", "wealth_browse", "--data-dir", data)
     assert code != 0
@@ -51,8 +62,10 @@ def test_bad_input_is_a_clear_error(
     code, _, err = run_cli(monkeypatch, capsys, "journeys", "create", "-f", str(graph), "--data-dir", data)
     assert code == 2
     assert "/steps/1/next/sent" in err
-    code, _, err = run_cli(monkeypatch, capsys, "journeys", "publish", "nope", "--data-dir", data)
+    code, _, err = run_cli(
+        monkeypatch, capsys, "journeys", "publish", "nope", "--approval", "a", "--as", "x", "--data-dir", data
+    )
     assert code != 0
-    assert "nope" in err
+    assert "No such user: x" in err
     code, _, err = run_cli(monkeypatch, capsys, "journeys", "create", "-f", str(tmp_path / "missing.json"))
     assert code == 2

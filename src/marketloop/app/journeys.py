@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from marketloop.access.service import AccessService
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.journeys import SqlJourneyStore
+from marketloop.app.container import access_service
 from marketloop.app.settings import Settings
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.security.audit import AuditLog
 
 
-def open_journeys(settings: Settings) -> tuple[JourneyDefinitions, sa.Engine]:
-    """The journey definitions over the operational store; dispose the engine when done."""
+def open_journeys(settings: Settings) -> tuple[JourneyDefinitions, AccessService, sa.Engine]:
+    """The journey definitions and the access service (approvals) over the operational store; dispose the
+    engine when done."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.state_url)
     try:
@@ -27,4 +30,9 @@ def open_journeys(settings: Settings) -> tuple[JourneyDefinitions, sa.Engine]:
         engine.dispose()
         raise
     clock = SystemClock()
-    return JourneyDefinitions(SqlJourneyStore(engine), clock, audit=AuditLog(SqlAuditStore(engine), clock)), engine
+    audit = AuditLog(SqlAuditStore(engine), clock)
+    return (
+        JourneyDefinitions(SqlJourneyStore(engine), clock, audit=audit),
+        access_service(settings, engine, clock, audit),
+        engine,
+    )

@@ -16,6 +16,7 @@ import msgspec
 import typer
 from rich.table import Table
 
+from marketloop.access.service import AccessService
 from marketloop.app.journeys import open_journeys
 from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, fail, print_json, settings_for
 from marketloop.journeys.definitions import JourneyDefinitions, JourneyView
@@ -28,12 +29,18 @@ JourneyId = Annotated[str, typer.Argument(help="The journey id.")]
 
 
 @contextmanager
-def _journeys(data_dir: Path | None, config: Path | None) -> Iterator[JourneyDefinitions]:
-    definitions, engine = open_journeys(settings_for(data_dir, config))
+def _opened(data_dir: Path | None, config: Path | None) -> Iterator[tuple[JourneyDefinitions, AccessService]]:
+    definitions, access, engine = open_journeys(settings_for(data_dir, config))
     try:
-        yield definitions
+        yield definitions, access
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _journeys(data_dir: Path | None, config: Path | None) -> Iterator[JourneyDefinitions]:
+    with _opened(data_dir, config) as (definitions, _):
+        yield definitions
 
 
 def _read(file: Path, what: str) -> bytes:
@@ -76,10 +83,25 @@ def create(
 
 
 @app.command()
-def publish(journey_id: JourneyId, data_dir: DataDir = None, config: ConfigFile = None) -> None:
-    """Publish the draft as the next version; running customers stay on theirs."""
-    with _journeys(data_dir, config) as journeys:
-        _said(journeys.publish(journey_id, by="cli"), "published")
+def publish(
+    journey_id: JourneyId,
+    approval: Annotated[str, typer.Option("--approval", help="An approved journey.publish request (apr_…).")],
+    user: Annotated[str, typer.Option("--as", help="The user who asked for the approval (its maker).")],
+    data_dir: DataDir = None,
+    config: ConfigFile = None,
+) -> None:
+    """Publish the draft as the next version; running customers stay on theirs.
+
+    Publishing needs an approved request (maker-checker): the maker asks with POST /v1/approvals
+    (action journey.publish, target journey:ID), a checker approves, then this spends it.
+    """
+    with _opened(data_dir, config) as (journeys, access):
+        maker = access.principal_of(access.users.get(user))
+        if not maker.may("journeys:publish"):
+            fail(f"{user} may not publish journeys (needs journeys:publish)", code=5)
+        journeys.graph_to_try(journey_id)  # an unknown journey or an invalid draft spends no approval
+        access.approvals.use(approval, action="journey.publish", target=f"journey:{journey_id}", user=maker)
+        _said(journeys.publish(journey_id, by=maker.username), "published")
 
 
 @app.command()

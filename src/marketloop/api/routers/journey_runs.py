@@ -1,7 +1,8 @@
 """The journey (旅程) API for running journeys: drafts, publish, pause / resume, per-step counts, dry run.
 
 Reading needs `journeys:read`; saving a draft `journeys:write`; publishing,
-pausing and resuming (what changes what customers receive) `journeys:publish`.
+pausing and resuming (what changes what customers receive) `journeys:publish`; publishing also
+spends an approved maker-checker request (`journey.publish` on `journey:{id}`).
 A bad graph is a 400 problem whose `errors[]` point into the journey document;
 an unknown journey a 404; pausing a journey that is not active a 409.
 """
@@ -71,8 +72,23 @@ def replace_journey(journey_id: str, graph: Graph, journeys: Journeys, _: Writer
     return _json(journeys.save(graph | {"id": journey_id}, replace=True))
 
 
-@router.post("/{journey_id}/publish", summary="Publish the draft as the next version; new entries use it")
-def publish_journey(journey_id: str, journeys: Journeys, user: Publisher) -> Response:
+@router.post(
+    "/{journey_id}/publish",
+    summary="Publish the draft as the next version; new entries use it",
+    description="Needs an approved `journey.publish` request for `journey:{journey_id}` (maker-checker), "
+    "passed as `approval`; each approval publishes once.",
+)
+def publish_journey(
+    journey_id: str,
+    journeys: Journeys,
+    user: Publisher,
+    request: Request,
+    approval: Annotated[str | None, Query(description="An approved journey.publish request of yours")] = None,
+) -> Response:
+    journeys.graph_to_try(journey_id)  # an unknown journey (404) or an invalid draft (400) spends no approval
+    container(request).access.approvals.use(
+        approval, action="journey.publish", target=f"journey:{journey_id}", user=user
+    )
     return _json(journeys.publish(journey_id, by=user.username))
 
 
