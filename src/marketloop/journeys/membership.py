@@ -10,6 +10,11 @@ by the segment triggers from their committed state, not here.
 The evaluator for a set of segment ids is built once (by `build`, normally
 `SegmentService.membership`) and rebuilt when the watched set changes or
 after `refresh_seconds`, so a newly saved segment version is picked up.
+
+In production the facts come from `LookupFacts` over the `CustomerLookup`
+port (the DuckDB warehouse plus the events not loaded yet), fetched once per
+processor batch (`prepare`); `marketloop.journeys.segment_events` turns the
+answers into `segment_entered` / `segment_exited` events.
 """
 
 from __future__ import annotations
