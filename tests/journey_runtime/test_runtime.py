@@ -381,3 +381,27 @@ def test_a_conversion_during_a_pause_is_kept(world: World) -> None:
     world.runner.drain()
     assert world.definitions.counts("wealth_browse")["bought"]["converted"] == 1
     assert world.channels.sms.sent == []
+
+
+def test_wait_until_a_local_time_of_day(world: World) -> None:
+    journey = wealth_journey("morning")
+    journey["steps"][0]["next"] = {"next": "nine"}
+    journey["steps"].append(
+        {
+            "id": "nine",
+            "type": "wait",
+            "settings": {"until": "09:00:00", "timezone": "Asia/Shanghai"},
+            "next": {"next": "push"},
+        }
+    )
+    publish(world, journey)
+    world.channels.grant("C1")
+    world.fire("f1", "C1", product="A")  # 10:00 in Shanghai: the next 09:00 is tomorrow
+    world.runner.drain()
+    assert world.channels.push.sent == []
+    world.clock.advance(timedelta(hours=22, minutes=59))
+    world.runner.drain()
+    assert world.channels.push.sent == []
+    world.clock.advance(timedelta(minutes=1))  # 09:00 Shanghai = 01:00 UTC
+    world.restart().runner.drain()
+    assert len(world.channels.push.sent) == 1
