@@ -55,7 +55,7 @@ _Resolved = tuple[str | None, str | None, str | None]  # (one_id, id_type, id_va
 _NOTHING: _Resolved = (None, None, None)
 _RawIdentifiers = tuple[tuple[str, str], ...]
 RECENT_LIMIT = 200_000  # raw identifier sets remembered between batches
-IDENTIFIER_CACHE_LIMIT = 500_000  # (type, raw value) -> identifier: normalised and hashed values remembered
+IDENTIFIER_CACHE_LIMIT = 200_000  # (type, raw value) -> normalised (and hashed) value: ~50 MB at most
 
 
 @dataclass(frozen=True, kw_only=True)
