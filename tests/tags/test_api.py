@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
 from marketloop.app.settings import Settings
-from marketloop.testing.access import grant
+from marketloop.testing.access import approved, grant
 
 
 @pytest.fixture
@@ -40,6 +40,20 @@ def test_reading_and_writing_need_their_permissions(client: TestClient, containe
     assert denied.status_code == 403
     assert denied.headers["content-type"] == "application/problem+json"
     assert client.delete("/v1/tags/x_list", headers=grant(container.access, "tag_writer")).status_code == 403
+
+
+def test_retiring_a_tag_needs_an_approved_request(client: TestClient, container: Container) -> None:
+    admin = grant(container.access, "admin")
+    body = {"name": "x_list", "title": "名单", "kind": "static", "category": "value"}
+    assert client.post("/v1/tags", json=body, headers=admin).status_code in (200, 201)
+    unapproved = client.delete("/v1/tags/x_list", headers=admin)
+    assert unapproved.status_code == 403
+    assert "approved request" in unapproved.json()["title"] + unapproved.json().get("detail", "")
+    approval = approved(container.access, admin, "tag.delete", "tag:x_list")
+    retired = client.delete(f"/v1/tags/x_list?approval={approval}", headers=admin)
+    assert retired.status_code == 200
+    assert retired.json()["retired"]
+    assert client.delete(f"/v1/tags/x_list?approval={approval}", headers=admin).status_code == 403, "used once"
 
 
 def test_a_bad_definition_is_a_problem_pointing_at_the_spot(client: TestClient, container: Container) -> None:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from marketloop.access.principal import Principal
 from marketloop.api.auth import ScopedCustNo, require
 from marketloop.api.deps import container
 from marketloop.ports.tags import Snapshots, TagCategory, TagKind, TagStats, TagValue, TagVersion
@@ -154,7 +155,19 @@ def import_values(name: str, body: ImportRequest, tags: Tags) -> ImportResponse:
     )
 
 
-@router.delete("/{name}", summary="Retire a tag (versions kept, values removed)", response_model=TagVersion,
-               dependencies=[require("tags:delete")])  # fmt: skip
-def retire_tag(name: str, tags: Tags) -> Response:
+@router.delete(
+    "/{name}",
+    summary="Retire a tag (versions kept, values removed)",
+    description="Needs an approved `tag.delete` request for `tag:{name}` (maker-checker), passed as `approval`.",
+    response_model=TagVersion,
+)
+def retire_tag(
+    name: str,
+    tags: Tags,
+    user: Annotated[Principal, require("tags:delete")],
+    request: Request,
+    approval: Annotated[str | None, Query(description="An approved tag.delete request of yours")] = None,
+) -> Response:
+    tags.get(name)  # an unknown tag is a 404 before the approval is spent
+    container(request).access.approvals.use(approval, action="tag.delete", target=f"tag:{name}", user=user)
     return _json(tags.retire(name))
