@@ -405,3 +405,13 @@ def test_wait_until_a_local_time_of_day(world: World) -> None:
     world.clock.advance(timedelta(minutes=1))  # 09:00 Shanghai = 01:00 UTC
     world.restart().runner.drain()
     assert len(world.channels.push.sent) == 1
+
+
+def test_publish_refuses_an_entry_the_runtime_does_not_run(world: World) -> None:
+    journey = wealth_journey("from_segment")
+    journey["steps"][0]["settings"] = {"source": "segment", "segment_id": "high_aum"}
+    world.definitions.save(journey)  # a draft may say it
+    with pytest.raises(MarketloopError) as caught:
+        world.definitions.publish("from_segment")
+    assert caught.value.errors[0].pointer == "/steps/0/settings/source"
+    assert world.definitions.get("from_segment").version == 0

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
 from marketloop.journeys.graph import JourneyGraph, parse_journey
 from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
@@ -46,6 +46,20 @@ def _not_found(journey_id: str) -> MarketloopError:
 
 def _conflict(code: str, title: str) -> MarketloopError:
     return MarketloopError(kind=ErrorKind.CONFLICT, code=code, title=title)
+
+
+def _check_runnable(graph: JourneyGraph) -> None:
+    """The runtime enters customers from trigger fires only: refuse what would silently admit no one."""
+    for number, step in enumerate(graph.steps):
+        source = step.settings.get("source")
+        if step.type == "entry" and source != "trigger":
+            raise MarketloopError(
+                kind=ErrorKind.INVALID,
+                code="journeys.entry-not-supported",
+                title=f"Entries from a {source} are not run yet: enter from a trigger",
+                detail="an event, segment (entered / exited), attribute, date or API trigger names the customers",
+                errors=[FieldError(pointer=f"/steps/{number}/settings/source", detail="only 'trigger' is run")],
+            )
 
 
 class JourneyDefinitions:
@@ -84,7 +98,7 @@ class JourneyDefinitions:
     def publish(self, journey_id: str, *, by: str = "") -> JourneyView:
         """The draft becomes the next immutable version (validated again) and the journey is active."""
         record = self._record_of(journey_id)
-        parse_journey(record.draft)
+        _check_runnable(parse_journey(record.draft))
         version = self.store.publish(journey_id, record.draft, self._clock.now(), by)
         self._record("journey.publish", journey_id, version=version)
         return self.get(journey_id)
