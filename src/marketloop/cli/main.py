@@ -25,6 +25,7 @@ from marketloop.cli import tags as tag_commands
 from marketloop.cli import triggers as trigger_commands
 from marketloop.cli.common import ConfigFile, DataDir, console, fail, report, settings_for
 from marketloop.cli.demo_access import print_demo_login
+from marketloop.cli.demo_warmup import start_warm_up
 from marketloop.cli.governance_commands import cli_actor, register_governance
 from marketloop.core.errors import MarketloopError
 from marketloop.ports.eventlog import LogLockedError
@@ -71,6 +72,8 @@ def _serve(data_dir: Path | None, config: Path | None, host: str | None, port: i
         _demo_source(container)
         print_demo_login(container, f"http://{host}:{port}")
     console.print(f"marketloop listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if demo:
+        start_warm_up(container)
     GracefulServer(server_config(create_app(container), host, port)).run()
 
 
