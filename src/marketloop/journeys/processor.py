@@ -21,7 +21,6 @@ before the deadline is always seen before the timer says it never came.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -33,6 +32,7 @@ from marketloop.collect.loader import Resolver
 from marketloop.core.events import Event
 from marketloop.journeys import dates, machines
 from marketloop.journeys.active import ActiveTriggers
+from marketloop.journeys.rounds import Rounds
 from marketloop.journeys.segment_events import NotAppendedError, SegmentEvents
 from marketloop.journeys.steps import Fire, Step, TimerRequest, observe, partition_key
 from marketloop.journeys.triggers import ScheduleTrigger
@@ -160,13 +160,11 @@ class StreamProcessor:
         self._active = ActiveTriggers(triggers)
         self._max_batch = max_batch
         self._timer_batch = timer_batch
-        self._poll = poll_seconds
         self._offsets: dict[int, int] = {}
         self.failures = 0  # trigger steps that raised and were skipped (see `_advance`)
         # Per partition: a time by which every durable record had been read (see `fire_due_timers`).
         self._read_through: dict[int, datetime] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Rounds("stream processor", self.run_once, poll_seconds=poll_seconds)
 
     @property
     def partitions(self) -> list[int]:
@@ -360,31 +358,11 @@ class StreamProcessor:
                 return total
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="stream-processor", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        backoff = self._poll
-        while not self._stop.is_set():
-            try:
-                handled = self.run_once()
-            except Exception:
-                # Nothing was committed: the same batch is read again after the pause.
-                log.exception("the stream processor failed; retrying in %.2f s", backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = self._poll
-            if handled == 0:
-                self._stop.wait(self._poll)
+        self._rounds.start()
 
     def stop(self) -> None:
         """Stop the thread, then process what is left (drain on SIGTERM)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._rounds.stop()
         try:
             self.drain()
         except NotAppendedError as error:

@@ -12,7 +12,6 @@ pass over identity.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 
 import msgspec
@@ -20,6 +19,7 @@ import msgspec
 from marketloop.collect.loader import Resolver
 from marketloop.core.events import Event
 from marketloop.journeys.graph import settings_of
+from marketloop.journeys.rounds import Rounds
 from marketloop.journeys.runtime import JourneyRuntime
 from marketloop.journeys.steps import Observed, observe, partition_key
 from marketloop.ports.eventlog import EventLog
@@ -105,9 +105,7 @@ class JourneyRunner:
     def __init__(self, runtime: JourneyRuntime, events: JourneyEvents | None, *, poll_seconds: float = 0.2) -> None:
         self.runtime = runtime
         self.events = events
-        self._poll = poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Rounds("journey runner", self.run_once, poll_seconds=poll_seconds)
 
     def run_once(self) -> int:
         """One round; returns how many fires, events and instances it handled."""
@@ -126,29 +124,9 @@ class JourneyRunner:
         return total
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="journey-runner", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        backoff = self._poll
-        while not self._stop.is_set():
-            try:
-                handled = self.run_once()
-            except Exception:
-                # Nothing half-done was committed: the round is tried again after the pause.
-                log.exception("the journey runner failed; retrying in %.2f s", backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            backoff = self._poll
-            if handled == 0:
-                self._stop.wait(self._poll)
+        self._rounds.start()
 
     def stop(self) -> None:
         """Stop the thread, then run what is due now (drain on SIGTERM)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._rounds.stop()
         self.drain()
