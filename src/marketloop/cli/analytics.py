@@ -15,8 +15,8 @@ from rich.table import Table
 
 from marketloop.analytics.parse import SpecError
 from marketloop.cli import analytics_alerts
-from marketloop.cli.analytics_common import AsOf, SpecFile, bad_spec, load, moment, plain, show_result
-from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, opened, print_json
+from marketloop.cli.analytics_common import AsOf, SpecFile, bad_spec, load, plain, show_result
+from marketloop.cli.common import AsJson, ConfigFile, DataDir, as_of_time, console, opened, print_json
 from marketloop.core.errors import ErrorKind, MarketloopError
 
 app = typer.Typer(help="Analyses (分析): events, funnels, retention, paths, attribution, alerts.", no_args_is_help=True)
@@ -33,7 +33,7 @@ def query(
     doc = load(spec)
     with opened(data_dir, config) as container:
         try:
-            found = container.analytics.query(doc, as_of=moment(as_of))
+            found = container.analytics.query(doc, as_of=as_of_time(as_of))
         except SpecError as error:
             raise bad_spec(spec, error) from None
     if as_json:
@@ -49,7 +49,7 @@ def sql(spec: SpecFile, as_of: AsOf = None, data_dir: DataDir = None, config: Co
     doc = load(spec)
     with opened(data_dir, config) as container:
         try:
-            text = container.analytics.sql(doc, as_of=moment(as_of))
+            text = container.analytics.sql(doc, as_of=as_of_time(as_of))
         except SpecError as error:
             raise bad_spec(spec, error) from None
     console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -84,7 +84,7 @@ def customers(
     with opened(data_dir, config) as container:
         try:
             page = container.analytics.customers(
-                doc, chosen, as_of=moment(as_of), dropped=dropped, limit=limit, offset=offset
+                doc, chosen, as_of=as_of_time(as_of), dropped=dropped, limit=limit, offset=offset
             )
         except SpecError as error:
             raise bad_spec(spec, error) from None
@@ -147,7 +147,7 @@ def run(
     """Run a saved analysis."""
     with opened(data_dir, config) as container:
         try:
-            found = container.analyses.run(analysis_id, as_of=moment(as_of))
+            found = container.analyses.run(analysis_id, as_of=as_of_time(as_of))
         except SpecError as error:
             raise bad_spec(analysis_id, error) from None
     if as_json:

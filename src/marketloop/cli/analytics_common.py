@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +13,6 @@ from rich.table import Table
 from marketloop.analytics.parse import SpecError
 from marketloop.cli.common import console, errors
 from marketloop.core.errors import ErrorKind, MarketloopError
-from marketloop.core.events import as_utc
 
 SpecFile = Annotated[Path, typer.Argument(help="The analysis spec (JSON).")]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="Relative ranges end here (ISO 8601) [default: now].")]
@@ -34,18 +32,6 @@ def load(file: Path) -> Any:
             code="analytics.invalid-spec",
             title="The file is not JSON",
             detail=f"{file}:{error.lineno}:{error.colno}: {error.msg}",
-        ) from None
-
-
-def moment(text: str | None) -> datetime | None:
-    """`--as-of` as a UTC time (None when not given)."""
-    if text is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise MarketloopError(
-            kind=ErrorKind.INVALID, code="cli.invalid-as-of", title="--as-of is not a time", detail=repr(text)
         ) from None
 
 

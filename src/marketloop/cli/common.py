@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -17,6 +18,7 @@ from marketloop.app.container import Container, open_sources
 from marketloop.app.settings import Settings, load_settings
 from marketloop.collect.sources import SourceService
 from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.core.events import as_utc
 from marketloop.ports.eventlog import LogLockedError
 
 console = Console()
@@ -93,3 +95,18 @@ def report(error: MarketloopError) -> NoReturn:
     lines += [f"  {e.pointer or '(body)'}: {e.detail}" for e in error.errors]
     errors.print("[bold red]error:[/] " + "\n".join(lines), highlight=False)
     sys.exit(EXIT_CODES.get(error.kind, 1))
+
+
+def as_of_time(text: str | None) -> datetime | None:
+    """`--as-of` as a UTC time (None when not given); INVALID with an example when it is not one."""
+    if text is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise MarketloopError(
+            kind=ErrorKind.INVALID,
+            code="cli.invalid-as-of",
+            title="--as-of is not a time",
+            detail=f"{text!r}: use e.g. 2026-11-24 or 2026-11-24T08:00:00",
+        ) from None

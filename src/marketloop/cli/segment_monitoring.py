@@ -7,7 +7,7 @@ commands to the `segments` group.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,10 +16,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, opened, print_json
+from marketloop.cli.common import AsJson, ConfigFile, DataDir, as_of_time, console, opened, print_json
 from marketloop.cli.segments import AsOf
 from marketloop.core.errors import ErrorKind, MarketloopError
-from marketloop.core.events import as_utc
 from marketloop.segments.drift import DriftAlert, StageSnapshot, TransitionMatrix
 from marketloop.segments.lookalike import LookalikeResult
 from marketloop.segments.sizes import SizeHistory
@@ -44,17 +43,6 @@ def _read(path: str) -> str:
             code="cli.invalid-stages",
             title="--stages is column:NAME, tag:NAME, segments:SEG,SEG… or a readable file",
             detail=str(error),
-        ) from None
-
-
-def _as_of(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise MarketloopError(
-            kind=ErrorKind.INVALID, code="cli.invalid-as-of", title="--as-of is not a time", detail=f"{text!r}"
         ) from None
 
 
@@ -102,7 +90,7 @@ def freeze(
     thresholds = {"share_threshold": share_threshold, "shrink_threshold": shrink_threshold}
     with opened(data_dir, config) as container:
         fixed = container.fixed_segments.freeze(
-            name, segment, as_of=_as_of(as_of), **{k: v for k, v in thresholds.items() if v is not None}
+            name, segment, as_of=as_of_time(as_of), **{k: v for k, v in thresholds.items() if v is not None}
         )
     if as_json:
         print_json(msgspec.to_builtins(fixed))
@@ -135,7 +123,7 @@ def monitor(
         result = container.fixed_segments.monitor(
             name,
             stages=scheme,
-            as_of=_as_of(as_of),
+            as_of=as_of_time(as_of),
             share_threshold=share_threshold,
             shrink_threshold=shrink_threshold,
         )
@@ -290,7 +278,7 @@ def lookalike(
             size=size,
             min_score=min_score,
             name=name,
-            as_of=_as_of(as_of),
+            as_of=as_of_time(as_of),
             keep_defining_fields=keep_defining_fields,
             exclude=[name.strip() for name in (exclude or "").split(",") if name.strip()],
         )

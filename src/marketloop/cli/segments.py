@@ -7,7 +7,6 @@ see `marketloop.segments.parse` and `marketloop.segments.text`.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,9 +15,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, errors, opened, print_json
+from marketloop.cli.common import AsJson, ConfigFile, DataDir, as_of_time, console, errors, opened, print_json
 from marketloop.core.errors import ErrorKind, MarketloopError
-from marketloop.core.events import as_utc
 from marketloop.ports.segments import SegmentVersion
 from marketloop.segments.errors import DefinitionError
 from marketloop.segments.parse import from_json
@@ -45,20 +43,6 @@ def _read(file: Path) -> str:
         ) from None
 
 
-def _as_of(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise MarketloopError(
-            kind=ErrorKind.INVALID,
-            code="cli.invalid-as-of",
-            title="--as-of is not a time",
-            detail=f"{text!r}: use e.g. 2026-11-24 or 2026-11-24T08:00:00",
-        ) from None
-
-
 def _bad_definition(file: Path, error: DefinitionError) -> NoReturn:
     for problem in error.problems:
         where = problem.position
@@ -79,7 +63,7 @@ def count(
     source = _read(definition)
     with opened(data_dir, config) as container:
         try:
-            found = container.segments.count(source, as_of=_as_of(as_of))
+            found = container.segments.count(source, as_of=as_of_time(as_of))
         except DefinitionError as error:
             _bad_definition(definition, error)
     if as_json:
@@ -100,7 +84,7 @@ def sql(
     source = _read(definition)
     with opened(data_dir, config) as container:
         try:
-            compiled = container.segments.sql(source, as_of=_as_of(as_of), form="count" if counting else "members")
+            compiled = container.segments.sql(source, as_of=as_of_time(as_of), form="count" if counting else "members")
         except DefinitionError as error:
             _bad_definition(definition, error)
     console.print(compiled.sql, markup=False, highlight=False, soft_wrap=True)
@@ -160,7 +144,7 @@ def materialise(
 ) -> None:
     """Store the segment's members now as a snapshot (固化客群)."""
     with opened(data_dir, config) as container:
-        snapshot = container.segments.materialise(segment_id, as_of=_as_of(as_of))
+        snapshot = container.segments.materialise(segment_id, as_of=as_of_time(as_of))
     if as_json:
         print_json(msgspec.to_builtins(snapshot))
         return

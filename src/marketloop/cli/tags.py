@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -18,9 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from marketloop.cli.common import AsJson, ConfigFile, DataDir, console, errors, opened, print_json
+from marketloop.cli.common import AsJson, ConfigFile, DataDir, as_of_time, console, errors, opened, print_json
 from marketloop.core.errors import ErrorKind, MarketloopError
-from marketloop.core.events import as_utc
 from marketloop.ports.tags import Snapshots, TagCategory, TagKind, TagVersion
 from marketloop.segments.errors import DefinitionError
 from marketloop.tags.definitions import TagDraft
@@ -30,17 +28,6 @@ app = typer.Typer(help="Tags (标签): list, show, create, import, refresh.", no
 Opt = typer.Option
 Name = Annotated[str, typer.Argument(help="The tag name, e.g. payroll_customer.")]
 AsOf = Annotated[str | None, Opt("--as-of", help="ISO date or time [default: now].")]
-
-
-def _as_of(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise MarketloopError(
-            kind=ErrorKind.INVALID, code="cli.invalid-as-of", title="--as-of is not a time", detail=repr(text)
-        ) from None
 
 
 def _bad_definition(where: str, error: DefinitionError) -> NoReturn:
@@ -134,7 +121,7 @@ def refresh(
     with opened(data_dir, config) as container:
         container.loader.drain()
         if as_json:
-            report = container.tags.refresh(as_of=_as_of(as_of), only=tag, full=full)
+            report = container.tags.refresh(as_of=as_of_time(as_of), only=tag, full=full)
         else:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=console) as bar:
@@ -143,7 +130,7 @@ def refresh(
                 def step(done: int, total: int, what: str) -> None:
                     bar.update(task, description=what[:60], completed=done, total=total)
 
-                report = container.tags.refresh(as_of=_as_of(as_of), only=tag, full=full, progress=step)
+                report = container.tags.refresh(as_of=as_of_time(as_of), only=tag, full=full, progress=step)
     seconds = (report.run.finished_at - report.run.started_at).total_seconds()
     if as_json:
         print_json({"run_id": report.run.run_id, "as_of": report.run.as_of.isoformat(),
@@ -216,7 +203,7 @@ def import_list(
     """Replace a static (or model) tag's values with an uploaded customer list; unknown customers are reported."""
     listed = read_customer_list(file)
     with opened(data_dir, config) as container:
-        result = container.tags.import_values(name, listed.values, as_of=_as_of(as_of))
+        result = container.tags.import_values(name, listed.values, as_of=as_of_time(as_of))
     summary = {"tag": name, "customers": result.change.customers, "changed": result.change.changed,
                "rejected_customers": result.rejected, "bad_lines": listed.bad_lines}  # fmt: skip
     if as_json:
