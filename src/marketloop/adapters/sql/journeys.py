@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from marketloop.adapters.sql.realtime import _Dialect, stream_offsets, trigger_fires
+from marketloop.adapters.sql.realtime import _Dialect, stored_fire, stream_offsets, trigger_fires
 from marketloop.adapters.sql.tables import metadata
 from marketloop.core.events import as_utc
 from marketloop.ports.journeys import (
@@ -143,20 +143,6 @@ def _instance_row(instance: Instance) -> dict[str, Any]:
     }
 
 
-def _fire(row: sa.RowMapping) -> StoredFire:
-    return StoredFire(
-        fire_id=row["fire_id"],
-        trigger_id=row["trigger_id"],
-        customer=row["customer"],
-        partition=int(row["partition"]),
-        fired_at=as_utc(row["fired_at"]),
-        recorded_at=as_utc(row["recorded_at"]),
-        reason=row["reason"],
-        cause=row["cause"].encode(),
-        context=row["context"].encode(),
-    )
-
-
 class SqlJourneyStore(_Dialect):
     """`JourneyStore` on the journey tables of migration 0012."""
 
@@ -239,7 +225,7 @@ class SqlJourneyStore(_Dialect):
             .limit(limit)
         )
         with self._engine.connect() as connection:
-            return [_fire(row) for row in connection.execute(query).mappings()]
+            return [stored_fire(row) for row in connection.execute(query).mappings()]
 
     def latest_instance(self, journey_id: str, customer: str) -> Instance | None:
         table = journey_instances.c

@@ -273,7 +273,7 @@ class SqlStreamStore(_Dialect):
             query = query.where(trigger_fires.c.trigger_id == trigger_id)
         with self._engine.connect() as connection:
             rows = connection.execute(query).mappings().all()
-        return [_stored_fire(row) for row in rows]
+        return [stored_fire(row) for row in rows]
 
 
 def _timer(row: sa.RowMapping) -> StoredTimer:
@@ -301,7 +301,8 @@ def _fire_row(fire: StoredFire) -> dict[str, Any]:
     }
 
 
-def _stored_fire(row: sa.RowMapping) -> StoredFire:
+def stored_fire(row: sa.RowMapping) -> StoredFire:
+    """A `trigger_fires` row as the port gives it (also read by the journey store)."""
     return StoredFire(
         fire_id=row["fire_id"],
         trigger_id=row["trigger_id"],
