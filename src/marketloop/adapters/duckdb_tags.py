@@ -22,7 +22,6 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
-from marketloop.adapters.duckdb_identity import CUSTOMER_EVENTS_VIEW
 from marketloop.adapters.duckdb_segments import SCHEMA as SEGMENT_SCHEMA
 from marketloop.adapters.duckdb_segments import logical_type
 from marketloop.core.bank import LogicalType
@@ -75,10 +74,6 @@ class DuckDBTagWarehouse:
             con = cursor()
             con.execute(SEGMENT_SCHEMA)
             con.execute(SCHEMA)
-            names = {str(r[0]) for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
-            tables = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-            if "events_resolved" in names and {"identities", "identity_redirects"} <= tables:
-                con.execute(CUSTOMER_EVENTS_VIEW)
 
     def columns(self, relation: str) -> dict[str, LogicalType] | None:
         try:

@@ -30,7 +30,7 @@ from marketloop.ports.tags import (
     TagWarehouse,
 )
 from marketloop.segments.ast import Condition
-from marketloop.segments.catalog import DEFAULT_CATALOG, Catalog, EventSource
+from marketloop.segments.catalog import DEFAULT_CATALOG, ONE_ID_CATALOG, Catalog
 from marketloop.segments.parse import from_json
 from marketloop.tags.definitions import TRUE, BoundRule, TagDraft, bind_rule, check_name, invalid, parse_rule
 from marketloop.tags.refresh import Progress, Refresher, RefreshReport, dependency_levels
@@ -51,9 +51,9 @@ PROFILE_PLATFORM_FIELDS = {
 }
 
 
-# Events by the customer OneID attributes them to (a view the tag warehouse keeps), when it exists;
+# Events by the customer OneID attributes them to (the identity store's view), when it exists;
 # else the segment catalog's `events.user_id`.
-CUSTOMER_EVENTS = EventSource(relation="customer_events", customer="cust_no")
+CUSTOMER_EVENTS = ONE_ID_CATALOG.events
 
 
 @dataclass(kw_only=True)
