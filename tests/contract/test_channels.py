@@ -98,7 +98,9 @@ def _wecom() -> ChannelCase:
     def refuse() -> None:
         case.address = "wmGONE"
 
-    case.refusal = refuse  # WeCom's API has no idempotency field: the delivery ledger is the only guard
+    # WeCom's API has no idempotency field: the ledger guards sends, and a later attempt looks the message up
+    # in WeCom's lists (tests/channels/test_wecom_resend.py)
+    case.refusal = refuse
     return case
 
 

@@ -12,7 +12,8 @@ the push gateway's `requestId`, WeChat's `client_msg_id`, the e-mail
 `Message-ID`, the webhook's `Idempotency-Key` header, the unique key of the
 inbox and RM-task rows), and the send service claims it in the
 `DeliveryLedger` before calling `send`, so a retried send never reaches the
-customer twice.
+customer twice. A provider with no such field (WeCom) is asked instead, on a
+touch's later attempts (`Touch.attempt` > 1), whether it already has the touch.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class Touch:
     campaign: str = ""
     journey: str = ""
     sender: str = ""  # WeCom: the RM's user id; RM task: the RM to assign; e-mail: overrides the From address
+    # Which attempt at this key the send is: 1 the first; more after a retryable error or when a claim whose
+    # worker died mid-send is taken over, when the provider may already have the touch (accepted, answer lost).
+    attempt: int = 1
+    first_attempted_at: datetime | None = None  # when the key was first claimed; set from the second attempt on
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +132,9 @@ class Channel(Protocol):
         """Deliver `touch` once to the provider and return its message id.
 
         Passes `touch.idempotency_key` to the provider where the protocol allows.
+        Where it does not, and `touch.attempt` > 1, first looks up whether the
+        provider already has the touch (since `touch.first_attempted_at`) and then
+        answers that message's id without sending again.
         Raises `ChannelError` (retryable for timeouts, connection errors, 5xx and
         throttling; permanent for a rejected request or address). Never retries itself.
         """

@@ -161,7 +161,7 @@ class SendService:
                 outcomes[index] = _outcome(touch, configured.name, SendStatus.DUPLICATE, decision)
                 continue
             try:
-                result = configured.channel.send(touch)
+                result = configured.channel.send(_attempt(touch, claimed))
             except ChannelError as error:
                 outcomes[index] = self._failed(touch, decision, claimed, error)
                 continue
@@ -256,7 +256,7 @@ class SendService:
             found = self._ledger.get(touch.idempotency_key)
             return self._known(found) if found else _outcome(touch, configured.name, SendStatus.DUPLICATE, decision)
         try:
-            result = configured.channel.send(touch)
+            result = configured.channel.send(_attempt(touch, claimed))
         except ChannelError as error:
             return self._failed(touch, decision, claimed, error)
         self._ledger.complete(touch.idempotency_key, result, self._clock.now())
@@ -306,6 +306,13 @@ def _test_decision(touch: Touch, now: datetime) -> ContactRecord:
         effective_at=now,
         idempotency_key=touch.idempotency_key,
     )
+
+
+def _attempt(touch: Touch, claimed: Delivery) -> Touch:
+    """The touch as this attempt sends it: from the second attempt on, the provider may already have it."""
+    if claimed.attempts <= 1:
+        return touch
+    return replace(touch, attempt=claimed.attempts, first_attempted_at=claimed.created_at)
 
 
 def _claimable(known: Delivery, now: datetime) -> bool:
