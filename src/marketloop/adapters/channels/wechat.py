@@ -6,17 +6,23 @@ then `POST /cgi-bin/message/template/send?access_token=…` with `{"touser": ope
 (WeChat refuses a repeated `client_msg_id`); the answer's `msgid` is the provider id.
 The delivery result arrives as the `TEMPLATESENDJOBFINISH` event (XML:
 `<MsgID>` and `<Status>` success / failed:user block / failed: system failed).
-`base_url` points at api.weixin.qq.com or the bank's proxy.
+WeChat reports no reads: opens and clicks come from the bank's own page behind
+the template's `url` (or its proxy), posted as JSON `[{"msgid": "<WeChat msgid>",
+"event": "opened" | "clicked", "time": "<ISO 8601 with offset>"}]`, so that a
+customer who reads on WeChat counts for the learned channel preference and
+the `wechat_habit` tag. `base_url` points at api.weixin.qq.com or the bank's proxy.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import httpx
 
-from marketloop.adapters.channels.http import request_json
+from marketloop.adapters.channels.http import json_payload, request_json
 from marketloop.adapters.channels.tencent import AccessToken, platform_error
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.ports.channels import ChannelError, DeliveryStatus, Receipt, SendResult, Touch
@@ -81,6 +87,8 @@ class WeChatTemplateChannel:
         return SendResult(idempotency_key=touch.idempotency_key, provider_message_id=str(answer.get("msgid", "")))
 
     def parse_receipts(self, payload: bytes) -> Sequence[Receipt]:
+        if payload.lstrip()[:1] in (b"[", b"{"):
+            return self._engagement(payload)
         text = payload.decode("utf-8", errors="replace")
         msg_id, status = _MSG_ID.search(text), _STATUS.search(text)
         if "TEMPLATESENDJOBFINISH" not in text or msg_id is None or status is None:
@@ -88,3 +96,32 @@ class WeChatTemplateChannel:
         value = status.group(1).strip()
         result = DeliveryStatus.DELIVERED if value == "success" else DeliveryStatus.FAILED
         return [Receipt(provider_message_id=msg_id.group(1), status=result, detail=value)]
+
+    def _engagement(self, payload: bytes) -> Sequence[Receipt]:
+        """Opens and clicks reported by the bank's landing page (one report or a list of them)."""
+        reports = json_payload(self._name, payload)
+        reports = [reports] if isinstance(reports, dict) else reports
+        if not isinstance(reports, list) or not reports or not all(_engagement_report(r) for r in reports):
+            raise ChannelError(
+                channel=self._name, message='expected [{msgid, event: "opened" | "clicked", time}]', retryable=False
+            )
+        return [
+            Receipt(provider_message_id=str(r["msgid"]), status=ENGAGEMENT[r["event"]], at=_time(r.get("time")))
+            for r in reports
+        ]
+
+
+ENGAGEMENT = {"opened": DeliveryStatus.OPENED, "clicked": DeliveryStatus.CLICKED}
+
+
+def _engagement_report(report: Any) -> bool:
+    return isinstance(report, dict) and str(report.get("msgid", "")).strip() != "" and report.get("event") in ENGAGEMENT
+
+
+def _time(value: Any) -> datetime | None:
+    """An ISO 8601 time with its offset; None (the receipt's arrival time is used) when absent or naive."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
