@@ -33,6 +33,7 @@ from marketloop.adapters.sql.approvals import SqlApprovalStore
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
 from marketloop.adapters.sql.experiments import SqlExperimentRepository
+from marketloop.adapters.sql.journey_experiments import SqlJourneySplits
 from marketloop.adapters.sql.journeys import SqlJourneyStore
 from marketloop.adapters.sql.realtime import SqlStreamStore, SqlTriggerRepository
 from marketloop.adapters.sql.segment_monitoring import SqlSegmentMonitorRepository
@@ -40,11 +41,11 @@ from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
 from marketloop.adapters.sql.tags import SqlTagRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
+from marketloop.adapters.webhook_alerts import WebhookAlertSink
 from marketloop.analytics.alerts import AlertService
 from marketloop.analytics.library import AnalysisLibrary
 from marketloop.analytics.service import AnalyticsService
 from marketloop.app import keys
-from marketloop.app.alerts import alert_service
 from marketloop.app.channels import Channels, open_channels
 from marketloop.app.settings import Settings
 from marketloop.collect.loader import Loader
@@ -61,6 +62,7 @@ from marketloop.journeys.runner import JourneyEvents, JourneyRunner
 from marketloop.journeys.runtime import JourneyRuntime
 from marketloop.journeys.segment_events import SegmentEvents, skipping_broken
 from marketloop.journeys.service import TriggerService
+from marketloop.journeys.split_experiments import SplitExperiments
 from marketloop.journeys.walk import Walker
 from marketloop.ports.access import BranchDirectory
 from marketloop.ports.bank import BankStore
@@ -128,6 +130,12 @@ def access_service(
             settings.rate_limits.token_per_second, settings.rate_limits.token_burst, clock.monotonic
         ),
     )
+
+
+def journey_definitions(engine: sa.Engine, clock: Clock, audit: AuditLog) -> JourneyDefinitions:
+    """Journeys on the operational store; publishing registers each split step as an experiment."""
+    splits = SplitExperiments(SqlExperimentRepository(engine), SqlJourneySplits(engine), clock)
+    return JourneyDefinitions(SqlJourneyStore(engine), clock, audit=audit, splits=splits)
 
 
 @dataclass(kw_only=True)
@@ -263,12 +271,13 @@ class Container:
             self.clock,
             channel_costs=self.settings.experiments.channel_costs,
             event_conversions=DuckDBEventConversions(self.warehouse.cursor, self.warehouse.write_lock),
+            journey_splits=SqlJourneySplits(self.engine),
         )
 
     @cached_property
     def journeys(self) -> JourneyDefinitions:
         """Journeys (旅程): drafts, immutable published versions, pause / resume, per-step counts."""
-        return JourneyDefinitions(SqlJourneyStore(self.engine), self.clock, audit=self.audit)
+        return journey_definitions(self.engine, self.clock, self.audit)
 
     @cached_property
     def journey_runner(self) -> JourneyRunner:
@@ -308,8 +317,9 @@ class Container:
 
     @cached_property
     def alerts(self) -> AlertService:
-        """Metric alerts (M5): to webhooks, and e-mail through the e-mail channel's SMTP server."""
-        return alert_service(self.settings, self.analytics, self.clock, self.engine)
+        return AlertService(
+            self.analytics, WebhookAlertSink(), self.clock, repository=SqlAnalyticsRepository(self.engine)
+        )
 
     @cached_property
     def analyses(self) -> AnalysisLibrary:

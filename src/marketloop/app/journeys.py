@@ -12,8 +12,7 @@ from marketloop.access.service import AccessService
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.sql.audit import SqlAuditStore
 from marketloop.adapters.sql.engine import create_engine, upgrade
-from marketloop.adapters.sql.journeys import SqlJourneyStore
-from marketloop.app.container import access_service
+from marketloop.app.container import access_service, journey_definitions
 from marketloop.app.settings import Settings
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.security.audit import AuditLog
@@ -32,7 +31,7 @@ def open_journeys(settings: Settings) -> tuple[JourneyDefinitions, AccessService
     clock = SystemClock()
     audit = AuditLog(SqlAuditStore(engine), clock)
     return (
-        JourneyDefinitions(SqlJourneyStore(engine), clock, audit=audit),
+        journey_definitions(engine, clock, audit),
         access_service(settings, engine, clock, audit),
         engine,
     )

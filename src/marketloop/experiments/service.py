@@ -1,10 +1,12 @@
 """The experiment service: register experiments, record assignments / touches / conversions, compute results.
 
-A journey's split or holdout calls `create` once (with its `journey_id`),
-then `assign`, `record_touches` and `record_conversions` as it runs; until
-journeys do, `import_files` fills the same tables from CSV / Parquet files.
-`results` is what the API, the CLI and the review report (复盘) show; each
-call is a look at the data and is remembered for the peeking check.
+A journey's split or holdout is registered when the journey is published
+(`journeys.split_experiments`) and records nothing here: its results are read
+from the journey's step log and delivery receipts (`JourneySplits`). Any other
+experiment is filled by `assign`, `record_touches` and `record_conversions`
+(the API) or `import_files` (CSV / Parquet). `results` is what the API, the
+CLI and the review report (复盘) show; each call is a look at the data and is
+remembered for the peeking check.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ from marketloop.ports.experiments import (
     ExperimentKind,
     ExperimentRepository,
     ExperimentWarehouse,
+    JourneySplits,
     Look,
     VariantPlan,
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 METRICS = ("converted", "revenue", "aum")
+JOURNEY_METRICS = ("converted",)  # a journey records conversions (goals reached), not their money
 COVARIATES = {"converted": "pre_revenue", "revenue": "pre_revenue", "aum": "pre_aum"}
 
 
@@ -80,8 +84,10 @@ class ExperimentService:
         *,
         channel_costs: Mapping[str, float],
         event_conversions: EventConversions | None = None,
+        journey_splits: JourneySplits | None = None,
     ) -> None:
         self._event_conversions = event_conversions
+        self._journey_splits = journey_splits
         self._repository = repository
         self._warehouse = warehouse
         self._clock = clock
@@ -170,16 +176,21 @@ class ExperimentService:
     def results(self, experiment_id: str, *, cuped: bool = False, record: bool = True) -> ExperimentResults:
         """Statistics, funnel, ROI and periods of the experiment now; `record` counts this as a look."""
         experiment = self.get(experiment_id)
-        outcomes = self._warehouse.outcomes(experiment_id, goal=experiment.goal, window_days=experiment.window_days)
+        outcomes, touch_counts, metrics = self._data(experiment)
         if outcomes.is_empty():
             raise invalid(
                 "no-assignments", "The experiment has no customers yet", f"{experiment_id} has no assignments"
             )
+        if cuped and metrics != METRICS:
+            raise invalid(
+                "cuped-unavailable",
+                "CUPED needs a pre-period revenue or AUM",
+                f"{experiment_id} is a journey split: its journey records conversions, not their money",
+            )
         looks = [look.customers for look in self._repository.looks(experiment_id)]
-        analysis = _analysis(experiment, outcomes, looks, cuped=cuped)
+        analysis = _analysis(experiment, outcomes, looks, metrics, cuped=cuped)
         variants = analysis.variants
         rows = funnel(outcomes, variants)
-        touch_counts = self._warehouse.touch_counts(experiment_id)
         spend = channel_costs_of(touch_counts, self._costs)
         now = self._clock.now()
         if record:
@@ -201,12 +212,24 @@ class ExperimentService:
         found: builtins.list[PeriodRow] = []
         for experiment_id in experiment_ids:
             experiment = self.get(experiment_id)
-            outcomes = self._warehouse.outcomes(experiment_id, goal=experiment.goal, window_days=experiment.window_days)
-            found += period_rows(experiment, outcomes, self._warehouse.touch_counts(experiment_id), self._costs)
+            outcomes, touch_counts, _ = self._data(experiment)
+            found += period_rows(experiment, outcomes, touch_counts, self._costs)
         return found
 
+    def _data(self, experiment: Experiment) -> tuple[pl.DataFrame, pl.DataFrame, tuple[str, ...]]:
+        """Per-customer outcomes, sent touches and the metrics they have: a journey split's from its journey."""
+        experiment_id = experiment.experiment_id
+        if self._journey_splits is not None:
+            found = self._journey_splits.outcomes(experiment_id, window_days=experiment.window_days)
+            if found is not None:
+                return found.outcomes, found.touch_counts, JOURNEY_METRICS
+        outcomes = self._warehouse.outcomes(experiment_id, goal=experiment.goal, window_days=experiment.window_days)
+        return outcomes, self._warehouse.touch_counts(experiment_id), METRICS
 
-def _analysis(experiment: Experiment, outcomes: pl.DataFrame, looks: list[int], *, cuped: bool) -> Analysis:
+
+def _analysis(
+    experiment: Experiment, outcomes: pl.DataFrame, looks: list[int], metrics: tuple[str, ...], *, cuped: bool
+) -> Analysis:
     def options(metrics: tuple[str, ...], covariate: str | None) -> AnalysisOptions:
         return AnalysisOptions(
             variant_col="variant",
@@ -222,8 +245,8 @@ def _analysis(experiment: Experiment, outcomes: pl.DataFrame, looks: list[int], 
         )
 
     if not cuped:
-        return analyze(outcomes, options(METRICS, None))
-    parts = [analyze(outcomes, options((metric,), COVARIATES[metric])) for metric in METRICS]
+        return analyze(outcomes, options(metrics, None))
+    parts = [analyze(outcomes, options((metric,), COVARIATES[metric])) for metric in metrics]
     first = parts[0]
     return Analysis(
         control=first.control,

@@ -3,7 +3,8 @@
 A journey is saved as a draft (validated like a published one, so the canvas
 sees every fault at once); `publish` stores the draft as the next version,
 which never changes again, and makes it the version new entries use. Running
-instances stay on the version they entered with. A paused journey admits no
+instances stay on the version they entered with. Every split step of a
+published journey is an experiment (`split_experiments`), registered at publish. A paused journey admits no
 one and advances no one; `resume` picks up where it stopped (waits that came
 due meanwhile run at once, and trigger fires recorded meanwhile enter then).
 """
@@ -20,6 +21,7 @@ import msgspec
 
 from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
 from marketloop.journeys.graph import JourneyGraph, parse_journey
+from marketloop.journeys.split_experiments import SplitExperiments
 from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
 from marketloop.ports.journeys import JourneyRecord, JourneyStore, VersionRecord
@@ -65,10 +67,18 @@ def _check_runnable(graph: JourneyGraph) -> None:
 class JourneyDefinitions:
     """Saving, publishing, pausing and reading journeys; `graph` reads a published version (cached: immutable)."""
 
-    def __init__(self, store: JourneyStore, clock: Clock, *, audit: AuditRecorder | None = None) -> None:
+    def __init__(
+        self,
+        store: JourneyStore,
+        clock: Clock,
+        *,
+        audit: AuditRecorder | None = None,
+        splits: SplitExperiments | None = None,
+    ) -> None:
         self.store = store
         self._clock = clock
         self._audit = audit
+        self._splits = splits
         self._graphs: dict[tuple[str, int], JourneyGraph] = {}
         self._versions: dict[tuple[str, int], VersionRecord] = {}
         self._lock = threading.Lock()
@@ -96,10 +106,15 @@ class JourneyDefinitions:
         return self.get(graph.id)
 
     def publish(self, journey_id: str, *, by: str = "") -> JourneyView:
-        """The draft becomes the next immutable version (validated again) and the journey is active."""
+        """The draft becomes the next immutable version (validated again) and the journey is active.
+
+        Its split steps become (or update) experiments; publishing again repeats that, so it is idempotent.
+        """
         record = self._record_of(journey_id)
         _check_runnable(parse_journey(record.draft))
         version = self.store.publish(journey_id, record.draft, self._clock.now(), by)
+        if self._splits is not None:
+            self._splits.register(self.store, journey_id)
         self._record("journey.publish", journey_id, version=version)
         return self.get(journey_id)
 

@@ -14,12 +14,18 @@ registers it in `ExperimentRepository`, then writes to `ExperimentWarehouse`:
   conversions of its goal within its window after assignment, so the
   holdout's conversions count although nobody touched them.
 
+A journey's split step is registered when the journey is published
+(`JourneySplits.link`) and writes nothing here: its assignments, touches and
+conversions are read where the journey keeps them (`JourneySplits.outcomes`:
+the journey's step log and the delivery ledger's receipts).
+
 The frames exchanged have the columns listed in each method, with these types.
 """
 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -115,6 +121,10 @@ class ExperimentRepository(Protocol):
         """Earlier looks at the experiment, oldest first."""
         ...
 
+    def save(self, experiment: Experiment) -> None:
+        """Store the experiment, replacing the definition under the same id if there is one (looks are kept)."""
+        ...
+
 
 class ExperimentWarehouse(Protocol):
     """Assignments, touches and conversions in the analytics store, and the per-customer outcomes read from them."""
@@ -174,5 +184,47 @@ class EventConversions(Protocol):
         Revenue and AUM are read from the event's properties (0 when absent or
         not a number). The conversion id is 'event:' + the event's message_id,
         so running again adds only events loaded since. Returns how many were new.
+        """
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitVersion:
+    """A split step of one published journey version, and the experiment it assigns customers under."""
+
+    experiment_id: str
+    journey_id: str
+    version: int
+    step: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitOutcomes:
+    """A journey split's per-customer outcomes and its sent touches, in the shapes `ExperimentWarehouse` gives."""
+
+    outcomes: pl.DataFrame  # the columns of `ExperimentWarehouse.outcomes`, one row per assigned customer
+    touch_counts: pl.DataFrame  # the columns of `ExperimentWarehouse.touch_counts`
+
+
+class JourneySplits(Protocol):
+    """Journey split experiments read from where the journey keeps them: its step log and the delivery ledger."""
+
+    def link(self, splits: Sequence[SplitVersion]) -> None:
+        """Remember which experiment each (journey, version, split step) assigns under.
+
+        Idempotent: linking the same (journey, version, step) again keeps one link (the last experiment given).
+        """
+        ...
+
+    def outcomes(self, experiment_id: str, *, window_days: int) -> SplitOutcomes | None:
+        """The outcomes of a linked experiment; None when no journey split is linked to `experiment_id`.
+
+        A customer's variant and `assigned_at` are those of their first `assigned` step-log row at a linked split
+        (a customer keeps their group across runs and versions). Touches are the `sent`, `suppressed` and `failed`
+        rows that come after an assignment in the same run; a sent touch reaches `delivered`, `opened` or
+        `clicked` by its delivery-ledger status (idempotency key `<journey>:v<version>:<run>:<step>:<customer>`,
+        fallback waves `…:f<n>`); a failed one reached no one. `converted` / `conversions` count `converted` rows
+        (goal reached) after an assignment in the same run and within `window_days` of the first. The journey
+        records no money: revenue, aum, benefit_cost and their pre-period columns are 0.
         """
         ...

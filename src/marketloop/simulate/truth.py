@@ -29,6 +29,7 @@ The response model (`ground_truth/response_model.json`, `ResponseModel`):
     p_open(c, h) = min(0.95, base_open[c] * (preferred_multiplier if c == preferred_channel else 1)
                    * (hour_floor + (1 - hour_floor) * exp(-d(h, best_contact_hour)^2 / (2 hour_sd^2))))
                    if the customer is reachable on c, else 0;  d = circular distance in hours
+                   (c also `inapp`, an in-app message (站内信): app users only; nobody prefers it)
     p_convert(touched, opened) = clip(p_convert_untouched + opened * uplift, 0, 1)
 """
 
@@ -61,7 +62,15 @@ class ResponseModel:
     """How a customer responds to a touch; see the module docstring for the formulas."""
 
     base_open: dict[str, float] = field(
-        default_factory=lambda: {"push": 0.08, "sms": 0.04, "wechat": 0.12, "wecom": 0.3, "email": 0.02, "call": 0.4}
+        default_factory=lambda: {
+            "push": 0.08,
+            "sms": 0.04,
+            "wechat": 0.12,
+            "wecom": 0.3,
+            "email": 0.02,
+            "call": 0.4,
+            "inapp": 0.2,
+        }
     )
     reachable_if: dict[str, str | None] = field(
         default_factory=lambda: {
@@ -71,6 +80,7 @@ class ResponseModel:
             "wecom": "has_rm",
             "email": "has_email",
             "call": None,
+            "inapp": "app_user",
         }
     )
     preferred_multiplier: float = 2.5

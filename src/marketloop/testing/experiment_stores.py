@@ -41,6 +41,9 @@ class MemoryExperimentRepository:
         by_id = sorted(self._experiments.values(), key=lambda e: e.experiment_id)
         return sorted(by_id, key=lambda e: e.created_at, reverse=True)
 
+    def save(self, experiment: Experiment) -> None:
+        self._experiments[experiment.experiment_id] = replace(experiment)
+
     def record_look(self, look: Look) -> None:
         self._looks.setdefault((look.experiment_id, look.analysed_at), look)
 

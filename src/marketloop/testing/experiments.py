@@ -18,6 +18,7 @@ import polars as pl
 
 from marketloop.simulate.network import build_network
 from marketloop.simulate.population import generate
+from marketloop.simulate.response import respond
 from marketloop.simulate.streams import Window
 from marketloop.simulate.truth import ResponseModel
 from marketloop.simulate.truth import latent as latent_traits
@@ -152,20 +153,18 @@ def simulate_bank_holdout(
     """A holdout experiment on the simulator's bank, driven by its ground-truth response model.
 
     The simulator's population and latent traits (marketloop.simulate) decide
-    who opens a touch on `channel` sent at their best contact hour
-    (`ResponseModel.p_open`) and who buys within the response window
-    (`ResponseModel.p_convert`). The true effect is what the model implies:
-    the mean over all customers of p_open · (p_convert(opened) − p_convert(untouched)),
-    i.e. the expected intent-to-treat difference in conversion rate.
+    who opens a touch on `channel` sent at their best contact hour and who buys
+    within the response window (`simulate.response.respond`). The true effect is
+    what the model implies: the mean over all customers of
+    p_open · (p_convert(opened) − p_convert(untouched)), i.e. the expected
+    intent-to-treat difference in conversion rate.
     """
-    population, latent = _bank(seed, customers)
+    population, latent = simulated_bank(seed, customers)
     model = ResponseModel()
     rng = np.random.default_rng([seed, 5])
     holdout = rng.random(customers) < holdout_share
-    p_open = model.p_open(latent, channel, latent["best_contact_hour"].to_numpy())
-    opened = ~holdout & (rng.random(customers) < p_open)
-    converted = rng.random(customers) < model.p_convert(latent, opened)
-    effect = p_open * (model.p_convert(latent, np.ones(customers, dtype=bool)) - model.p_convert(latent, False))
+    responses = respond(latent, ~holdout, channel, seed=seed, model=model)
+    opened, converted = responses.opened, responses.converted
     cust_no = population["cust_no"].to_numpy().astype(str)
     at = np.array([start] * customers, dtype=object)
     assignments = pl.DataFrame(
@@ -199,7 +198,7 @@ def simulate_bank_holdout(
             "benefit_cost": np.zeros(int(converted.sum())),
         }
     )
-    true_lift = float(effect.mean())
+    true_lift = responses.true_effect
     return SimulatedCampaign(
         assignments=assignments,
         touches=touches,
@@ -209,7 +208,8 @@ def simulate_bank_holdout(
     )
 
 
-def _bank(seed: int, customers: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def simulated_bank(seed: int, customers: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The simulator's customers and their hidden latent traits (`simulate.truth.latent`), same order."""
     window = Window(end=date(2026, 3, 1), days=90)
     population = generate(seed, customers, window, build_network(seed, customers))
     return population, latent_traits(seed, population, window)

@@ -15,7 +15,7 @@ from marketloop.ports.experiments import Experiment, ExperimentKind, Look, Varia
 experiments = sa.Table(
     "experiments",
     metadata,
-    sa.Column("experiment_id", sa.String(64), primary_key=True),
+    sa.Column("experiment_id", sa.String(200), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("kind", sa.String(20), nullable=False),
@@ -35,7 +35,7 @@ experiments = sa.Table(
 experiment_looks = sa.Table(
     "experiment_looks",
     metadata,
-    sa.Column("experiment_id", sa.String(64), primary_key=True),
+    sa.Column("experiment_id", sa.String(200), primary_key=True),
     sa.Column("analysed_at", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("customers", sa.Integer, nullable=False),
 )
@@ -48,26 +48,9 @@ class SqlExperimentRepository:
         self._engine = engine
 
     def add(self, experiment: Experiment) -> None:
-        row = {
-            "experiment_id": experiment.experiment_id,
-            "name": experiment.name,
-            "description": experiment.description,
-            "kind": experiment.kind,
-            "control": experiment.control,
-            "variants": orjson.dumps([{"name": v.name, "share": v.share} for v in experiment.variants]).decode(),
-            "goal": experiment.goal,
-            "window_days": experiment.window_days,
-            "campaign": experiment.campaign,
-            "journey_id": experiment.journey_id,
-            "planned_n": experiment.planned_n,
-            "mde_rel": experiment.mde_rel,
-            "alpha": experiment.alpha,
-            "power": experiment.power,
-            "created_at": experiment.created_at,
-        }
         try:
             with self._engine.begin() as connection:
-                connection.execute(experiments.insert().values(**row))
+                connection.execute(experiments.insert().values(**_row(experiment)))
         except sa.exc.IntegrityError:
             raise MarketloopError(
                 kind=ErrorKind.CONFLICT,
@@ -75,6 +58,16 @@ class SqlExperimentRepository:
                 title="The experiment exists",
                 detail=f"an experiment with id {experiment.experiment_id!r} exists already",
             ) from None
+
+    def save(self, experiment: Experiment) -> None:
+        row = _row(experiment)
+        table = experiments.c
+        with self._engine.begin() as connection:
+            updated = connection.execute(
+                experiments.update().where(table.experiment_id == experiment.experiment_id).values(**row)
+            )
+            if updated.rowcount == 0:
+                connection.execute(experiments.insert().values(**row))
 
     def get(self, experiment_id: str) -> Experiment | None:
         with self._engine.connect() as connection:
@@ -111,6 +104,26 @@ class SqlExperimentRepository:
             Look(experiment_id=row["experiment_id"], analysed_at=as_utc(row["analysed_at"]), customers=row["customers"])
             for row in rows
         ]
+
+
+def _row(experiment: Experiment) -> dict[str, object]:
+    return {
+        "experiment_id": experiment.experiment_id,
+        "name": experiment.name,
+        "description": experiment.description,
+        "kind": experiment.kind,
+        "control": experiment.control,
+        "variants": orjson.dumps([{"name": v.name, "share": v.share} for v in experiment.variants]).decode(),
+        "goal": experiment.goal,
+        "window_days": experiment.window_days,
+        "campaign": experiment.campaign,
+        "journey_id": experiment.journey_id,
+        "planned_n": experiment.planned_n,
+        "mde_rel": experiment.mde_rel,
+        "alpha": experiment.alpha,
+        "power": experiment.power,
+        "created_at": experiment.created_at,
+    }
 
 
 def _kind(value: str) -> ExperimentKind:

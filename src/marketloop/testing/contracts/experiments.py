@@ -9,6 +9,7 @@ under test (see `tests/contract/test_experiment_stores.py`):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -22,6 +23,7 @@ __all__ = [
     "test_experiments_are_listed_newest_first_and_ids_are_unique",
     "test_funnel_flags_follow_the_furthest_stage",
     "test_looks_are_kept_oldest_first",
+    "test_save_creates_or_replaces_and_keeps_the_looks",
     "test_touch_counts_are_sent_touches_by_variant_period_and_channel",
     "test_writes_are_idempotent",
 ]
@@ -201,3 +203,18 @@ def test_looks_are_kept_oldest_first(experiment_repository: ExperimentRepository
     experiment_repository.record_look(earlier)
     assert experiment_repository.looks("e1") == [earlier, later]
     assert experiment_repository.looks("e2") == []
+
+
+def test_save_creates_or_replaces_and_keeps_the_looks(experiment_repository: ExperimentRepository) -> None:
+    long_id = "journey:" + "j" * 40 + ":" + "s" * 40 + ":seed"  # a journey split's id is longer than an import's
+    first = _experiment(long_id, T0)
+    experiment_repository.save(first)
+    assert experiment_repository.get(long_id) == first
+    look = Look(experiment_id=long_id, analysed_at=T0 + timedelta(days=1), customers=10)
+    experiment_repository.record_look(look)
+    changed = replace(first, variants=(VariantPlan(name="holdout", share=1.0), VariantPlan(name="push", share=9.0)))
+    experiment_repository.save(changed)
+    experiment_repository.save(changed)
+    assert experiment_repository.get(long_id) == changed
+    assert [e.experiment_id for e in experiment_repository.list()] == [long_id]
+    assert experiment_repository.looks(long_id) == [look]
