@@ -39,16 +39,16 @@ class WebhookAlertSink:
     def deliver(self, url: str, message: AlertMessage) -> AlertDelivery:
         body = orjson.dumps(asdict(message))
         headers = {"Content-Type": "application/json"}
-        outcome = AlertDelivery(ok=False, status=None, error="not attempted")
+        outcome = AlertDelivery(ok=False, status=None, error="not attempted", to=url)
         for attempt in range(1, self._attempts + 1):
             try:
                 answer = self._client.post(url, content=body, headers=headers)
             except httpx.HTTPError as error:
-                outcome = AlertDelivery(ok=False, status=None, error=f"{type(error).__name__}: {error}")
+                outcome = AlertDelivery(ok=False, status=None, error=f"{type(error).__name__}: {error}", to=url)
             else:
                 if answer.is_success:
-                    return AlertDelivery(ok=True, status=answer.status_code, error=None)
-                outcome = AlertDelivery(ok=False, status=answer.status_code, error=f"HTTP {answer.status_code}")
+                    return AlertDelivery(ok=True, status=answer.status_code, error=None, to=url)
+                outcome = AlertDelivery(ok=False, status=answer.status_code, error=f"HTTP {answer.status_code}", to=url)
                 if answer.status_code not in RETRYABLE:
                     break
             if attempt < self._attempts:

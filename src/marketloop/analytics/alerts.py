@@ -1,8 +1,10 @@
-"""Metric alerts (指标预警): thresholds and anomalies on a daily metric series, posted to a webhook.
+"""Metric alerts (指标预警): thresholds and anomalies on a daily metric series, posted to a webhook and / or e-mailed.
 
 A rule names a daily metric (an `events` analysis spec without a range or
-grouping), the kind of test and the webhook. `detect` is pure: given the
-day's value and the values before it, it says whether and why to alert.
+grouping), the kind of test and where the alert goes: a `webhook` URL, a
+list of `email` recipients, or both (sent through the e-mail channel's SMTP
+server). `detect` is pure: given the day's value and the values before it,
+it says whether and why to alert.
 
 - threshold: the value is above `above` or below `below`;
 - anomaly: the robust z-score `0.6745 · (x − median) / MAD` of the value
@@ -15,6 +17,7 @@ day's value and the values before it, it says whether and why to alert.
 
 from __future__ import annotations
 
+import re
 import secrets
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +31,7 @@ from marketloop.analytics.service import AnalyticsService
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.ports.analytics import (
     AlertDelivery,
+    AlertMailer,
     AlertMessage,
     AlertSink,
     AnalyticsRepository,
@@ -38,6 +42,12 @@ from marketloop.ports.clock import Clock
 
 MIN_BASELINE = 3
 CONSISTENCY = 0.6745  # makes the MAD of a normal sample comparable to its standard deviation
+MAX_RECIPIENTS = 50
+# A plain address (local@domain.tld), no display name: what the rule lists goes to RCPT TO as written.
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +55,8 @@ class AlertRule:
     name: str
     metric: Mapping[str, Any]  # an `events` spec without "range" (its interval is forced to day)
     kind: Literal["threshold", "anomaly"]
-    webhook: str
+    webhook: str | None = None
+    email: tuple[str, ...] = ()
     above: float | None = None
     below: float | None = None
     z: float = 3.5
@@ -66,7 +77,20 @@ class AlertCheck:
     day: date
     value: float
     verdict: Verdict
-    delivery: AlertDelivery | None  # None when nothing was sent
+    deliveries: tuple[AlertDelivery, ...] = ()  # one per target (webhook, e-mail); empty when nothing was sent
+
+    @property
+    def delivery(self) -> AlertDelivery | None:
+        """All deliveries as one: ok when every target took the alert; None when nothing was sent."""
+        if not self.deliveries:
+            return None
+        failed = [d for d in self.deliveries if not d.ok]
+        return AlertDelivery(
+            ok=not failed,
+            status=(failed or list(self.deliveries))[0].status,
+            error="; ".join(f"{d.to}: {d.error}" for d in failed) or None,
+            to="; ".join(d.to for d in self.deliveries),
+        )
 
 
 def detect(rule: AlertRule, value: float, history: Sequence[float]) -> Verdict:
@@ -99,7 +123,7 @@ def baseline_of(rule: AlertRule, history: Sequence[float]) -> list[float]:
     return [recent[i] for i in range(len(recent) - 7, -1, -7)]
 
 
-_RULE_KEYS = ("name", "metric", "kind", "webhook", "above", "below", "z", "baseline_weeks", "seasonal")
+_RULE_KEYS = ("name", "metric", "kind", "webhook", "email", "above", "below", "z", "baseline_weeks", "seasonal")
 
 
 def read_rule(doc: Any) -> AlertRule:
@@ -109,7 +133,8 @@ def read_rule(doc: Any) -> AlertRule:
     for key in doc:
         if key not in _RULE_KEYS:
             raise spec_error(f"/{key}", f"unknown key {key!r}; allowed: {', '.join(_RULE_KEYS)}")
-    _check_names(doc)
+    _check_name(doc)
+    webhook, email = _targets(doc)
     _check_metric(doc.get("metric"))
     kind = doc.get("kind")
     if kind not in ("threshold", "anomaly"):
@@ -124,7 +149,8 @@ def read_rule(doc: Any) -> AlertRule:
         name=doc["name"],
         metric=dict(doc["metric"]),
         kind=kind,
-        webhook=doc["webhook"],
+        webhook=webhook,
+        email=email,
         above=_float(numbers.get("above")),
         below=_float(numbers.get("below")),
         z=float(numbers.get("z", 3.5)),
@@ -133,12 +159,35 @@ def read_rule(doc: Any) -> AlertRule:
     )
 
 
-def _check_names(doc: Mapping[str, Any]) -> None:
-    for key in ("name", "webhook"):
-        if not isinstance(doc.get(key), str) or not doc[key]:
-            raise spec_error(f"/{key}", f"missing {key!r}")
-    if not str(doc["webhook"]).startswith(("http://", "https://")):
-        raise spec_error("/webhook", "the webhook is an http(s) URL")
+def _check_name(doc: Mapping[str, Any]) -> None:
+    if not isinstance(doc.get("name"), str) or not doc["name"].strip():
+        raise spec_error("/name", "missing 'name'")
+
+
+def _targets(doc: Mapping[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """The webhook and the e-mail recipients of a rule: at least one of them."""
+    webhook = doc.get("webhook")
+    if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))):
+        raise spec_error("/webhook", f"the webhook is an http(s) URL, not {webhook!r}")
+    email = _recipients(doc.get("email", []))
+    if webhook is None and not email:
+        raise spec_error("", "an alert goes to a webhook, to e-mail recipients or both: add 'webhook' or 'email'")
+    return webhook, email
+
+
+def _recipients(listed: Any) -> tuple[str, ...]:
+    if isinstance(listed, str):
+        raise spec_error("/email", 'email is a list of addresses: ["ops@bank.example"]')
+    if not isinstance(listed, list) or len(listed) > MAX_RECIPIENTS:
+        raise spec_error("/email", f"email is a list of at most {MAX_RECIPIENTS} addresses")
+    seen: set[str] = set()
+    for index, address in enumerate(listed):
+        if not isinstance(address, str) or not _ADDRESS.match(address):
+            raise spec_error(f"/email/{index}", f"{address!r} is not an e-mail address (name@domain.example)")
+        if address.lower() in seen:
+            raise spec_error(f"/email/{index}", f"{address} is listed twice")
+        seen.add(address.lower())
+    return tuple(listed)
 
 
 def _check_metric(metric: Any) -> None:
@@ -161,11 +210,13 @@ def _float(value: Any) -> float | None:
 
 
 class AlertService:
-    """Checks rules against the daily metric series and delivers alerts to their webhooks.
+    """Checks rules against the daily metric series and delivers alerts to their webhooks and e-mail recipients.
 
-    With a repository it also keeps rules (`add`, `stored`) and runs them all
-    once per day (`run`): a day already checked for a rule is not checked again,
-    so the daily job may be repeated without posting twice.
+    With a repository it also keeps rules (`add`, `change`, `delete`,
+    `stored`) and runs them all once per day (`run`): a day already checked
+    for a rule is not checked again, so the daily job may be repeated without
+    sending twice. Without a `mailer` (no SMTP server configured) a rule with
+    e-mail recipients is refused when it is added or checked.
     """
 
     def __init__(
@@ -175,12 +226,14 @@ class AlertService:
         clock: Clock,
         *,
         repository: AnalyticsRepository | None = None,
+        mailer: AlertMailer | None = None,
         new_id: Callable[[], str] = lambda: "alr_" + secrets.token_hex(6),
     ) -> None:
         self._analytics = analytics
         self._sink = sink
         self._clock = clock
         self._repository = repository
+        self._mailer = mailer
         self._new_id = new_id
 
     def _store(self) -> AnalyticsRepository:
@@ -190,16 +243,56 @@ class AlertService:
 
     def add(self, doc: Any) -> StoredRule:
         """Keep a rule (checked as `read_rule` does, its metric as an analysis spec)."""
-        rule = read_rule(doc)
-        try:
-            self._analytics.compile(self._analytics.parse(dict(rule.metric) | {"range": {"last": "1d"}}))
-        except SpecError as error:
-            raise _under_metric(error) from None
+        rule = self.read(doc)
         stored = StoredRule(
             rule_id=self._new_id(), name=rule.name, rule=dict(doc), enabled=True, created_at=self._clock.now()
         )
         self._store().add_rule(stored)
         return stored
+
+    def change(self, rule_id: str, doc: Any, *, enabled: bool | None = None) -> StoredRule:
+        """Replace a kept rule (checked as `add` checks it), optionally enabling or pausing it; its checks stay."""
+        rule = self.read(doc)
+        found = self.get(rule_id)
+        changed = replace(found, name=rule.name, rule=dict(doc), enabled=found.enabled if enabled is None else enabled)
+        if not self._store().replace_rule(changed):
+            raise _no_rule(rule_id)
+        return changed
+
+    def delete(self, rule_id: str) -> None:
+        """Forget a kept rule and its checks; NOT_FOUND when there is none."""
+        if not self._store().delete_rule(rule_id):
+            raise _no_rule(rule_id)
+
+    def get(self, rule_id: str) -> StoredRule:
+        for stored in self._store().rules():
+            if stored.rule_id == rule_id:
+                return stored
+        raise _no_rule(rule_id)
+
+    def history(self, rule_id: str, *, limit: int = 30) -> list[RuleCheck]:
+        """The latest daily checks of a kept rule, newest first."""
+        self.get(rule_id)
+        return self._store().checks(rule_id, limit=limit)
+
+    def read(self, doc: Any) -> AlertRule:
+        """The rule of a JSON document, its metric compiled and its e-mail deliverable, or a clear error."""
+        rule = read_rule(doc)
+        self._need_mailer(rule)
+        try:
+            self._analytics.compile(self._analytics.parse(dict(rule.metric) | {"range": {"last": "1d"}}))
+        except SpecError as error:
+            raise _under_metric(error) from None
+        return rule
+
+    def _need_mailer(self, rule: AlertRule) -> None:
+        if rule.email and self._mailer is None:
+            raise MarketloopError(
+                kind=ErrorKind.CONFLICT,
+                code="analytics.no-mailer",
+                title="E-mail alerts need an SMTP server",
+                detail="set host (and sender) under [channels.email] in the configuration, or send to a webhook",
+            )
 
     def stored(self) -> list[StoredRule]:
         return self._store().rules()
@@ -256,7 +349,7 @@ class AlertService:
         checked = day or self._yesterday()
         value, history = self.series(rule, checked)
         verdict = detect(rule, value, history)
-        delivery = None
+        deliveries: tuple[AlertDelivery, ...] = ()
         if verdict.alert:
             message = AlertMessage(
                 rule=rule.name,
@@ -268,8 +361,25 @@ class AlertService:
                 baseline=verdict.baseline,
                 checked_at=self._clock.now(),
             )
-            delivery = self._sink.deliver(rule.webhook, message)
-        return AlertCheck(rule=rule.name, day=checked, value=value, verdict=verdict, delivery=delivery)
+            deliveries = self._deliver(rule, message)
+        return AlertCheck(rule=rule.name, day=checked, value=value, verdict=verdict, deliveries=deliveries)
+
+    def _deliver(self, rule: AlertRule, message: AlertMessage) -> tuple[AlertDelivery, ...]:
+        """Post to the webhook and mail the recipients; a rule kept before SMTP was unset reports the failure."""
+        sent = []
+        if rule.webhook is not None:
+            sent.append(self._sink.deliver(rule.webhook, message))
+        if rule.email:
+            to = ", ".join(rule.email)
+            if self._mailer is None:
+                sent.append(AlertDelivery(ok=False, status=None, error="no SMTP server ([channels.email] host)", to=to))
+            else:
+                sent.append(self._mailer.mail(rule.email, message))
+        return tuple(sent)
+
+
+def _no_rule(rule_id: str) -> MarketloopError:
+    return MarketloopError(kind=ErrorKind.NOT_FOUND, code="analytics.no-rule", title=f"No alert rule {rule_id}")
 
 
 def _under_metric(error: SpecError) -> SpecError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,12 @@ from marketloop.ports.clock import Clock
 
 def _new_id() -> str:
     return "ana_" + secrets.token_hex(6)
+
+
+def _not_found(analysis_id: str) -> MarketloopError:
+    return MarketloopError(
+        kind=ErrorKind.NOT_FOUND, code="analytics.not-found", title=f"No saved analysis {analysis_id}"
+    )
 
 
 class AnalysisLibrary:
@@ -39,14 +46,29 @@ class AnalysisLibrary:
 
     def save(self, name: str, spec: Mapping[str, Any]) -> SavedAnalysis:
         """Save a spec under `name` (a `SpecError` when it is not valid)."""
-        if not name.strip():
-            raise MarketloopError(kind=ErrorKind.INVALID, code="analytics.invalid-name", title="The name is empty")
-        self._analytics.compile(self._analytics.parse(spec))
         saved = SavedAnalysis(
-            analysis_id=self._new_id(), name=name.strip(), spec=dict(spec), created_at=self._clock.now()
+            analysis_id=self._new_id(), name=self._checked(name, spec), spec=dict(spec), created_at=self._clock.now()
         )
         self._repository.save_analysis(saved)
         return saved
+
+    def change(self, analysis_id: str, name: str, spec: Mapping[str, Any]) -> SavedAnalysis:
+        """Give a saved analysis a new name and spec, checked as `save` checks them; NOT_FOUND when there is none."""
+        changed = replace(self.get(analysis_id), name=self._checked(name, spec), spec=dict(spec))
+        if not self._repository.replace_analysis(changed):
+            raise _not_found(analysis_id)
+        return changed
+
+    def delete(self, analysis_id: str) -> None:
+        """Forget a saved analysis; NOT_FOUND when there is none."""
+        if not self._repository.delete_analysis(analysis_id):
+            raise _not_found(analysis_id)
+
+    def _checked(self, name: str, spec: Mapping[str, Any]) -> str:
+        if not name.strip():
+            raise MarketloopError(kind=ErrorKind.INVALID, code="analytics.invalid-name", title="The name is empty")
+        self._analytics.compile(self._analytics.parse(spec))
+        return name.strip()
 
     def list(self) -> list[SavedAnalysis]:
         return self._repository.analyses()
@@ -54,9 +76,7 @@ class AnalysisLibrary:
     def get(self, analysis_id: str) -> SavedAnalysis:
         found = self._repository.analysis(analysis_id)
         if found is None:
-            raise MarketloopError(
-                kind=ErrorKind.NOT_FOUND, code="analytics.not-found", title=f"No saved analysis {analysis_id}"
-            )
+            raise _not_found(analysis_id)
         return found
 
     def run(self, analysis_id: str, *, as_of: datetime | None = None, scope: Scope = EVERYTHING) -> AnalysisResult:

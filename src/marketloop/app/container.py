@@ -41,11 +41,11 @@ from marketloop.adapters.sql.segments import SqlSegmentRepository
 from marketloop.adapters.sql.sources import SqlSourceRepository
 from marketloop.adapters.sql.tags import SqlTagRepository
 from marketloop.adapters.sql.tracking import SqlTrackingPlanRepository
-from marketloop.adapters.webhook_alerts import WebhookAlertSink
 from marketloop.analytics.alerts import AlertService
 from marketloop.analytics.library import AnalysisLibrary
 from marketloop.analytics.service import AnalyticsService
 from marketloop.app import keys
+from marketloop.app.alerts import alert_service
 from marketloop.app.channels import Channels, open_channels
 from marketloop.app.settings import Settings
 from marketloop.collect.loader import Loader
@@ -317,9 +317,8 @@ class Container:
 
     @cached_property
     def alerts(self) -> AlertService:
-        return AlertService(
-            self.analytics, WebhookAlertSink(), self.clock, repository=SqlAnalyticsRepository(self.engine)
-        )
+        """Metric alerts (M5): to webhooks, and e-mail through the e-mail channel's SMTP server."""
+        return alert_service(self.settings, self.analytics, self.clock, self.engine)
 
     @cached_property
     def analyses(self) -> AnalysisLibrary:

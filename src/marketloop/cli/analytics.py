@@ -137,6 +137,14 @@ def list_saved(data_dir: DataDir = None, config: ConfigFile = None, as_json: AsJ
 
 
 @app.command()
+def delete(analysis_id: AnalysisId, data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Forget a saved analysis."""
+    with opened(data_dir, config) as container:
+        container.analyses.delete(analysis_id)
+    console.print(f"deleted {analysis_id}")
+
+
+@app.command()
 def run(
     analysis_id: AnalysisId,
     as_of: AsOf = None,

@@ -1,7 +1,8 @@
-"""Analytics ports: the warehouse that runs analysis SQL, and where metric alerts are delivered."""
+"""Analytics ports: the warehouse that runs analysis SQL, and where metric alerts are delivered (webhook, e-mail)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ class AnalyticsWarehouse(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class AlertMessage:
-    """What an alert says, as posted to a webhook (JSON)."""
+    """What an alert says, as posted to a webhook (JSON) or written in an e-mail."""
 
     rule: str
     metric: str
@@ -49,8 +50,9 @@ class AlertMessage:
 @dataclass(frozen=True, kw_only=True)
 class AlertDelivery:
     ok: bool
-    status: int | None  # the HTTP status, when an answer came
+    status: int | None  # the HTTP status or the SMTP reply code, when an answer came
     error: str | None
+    to: str = ""  # where it went: the webhook's URL, or the e-mail recipients
 
 
 class AlertSink(Protocol):
@@ -61,6 +63,19 @@ class AlertSink(Protocol):
 
         A 2xx answer is success. Retries only what is retryable (connection
         errors, 5xx, 429), a bounded number of times with backoff.
+        """
+        ...
+
+
+class AlertMailer(Protocol):
+    """Where e-mailed alerts go: the SMTP server the e-mail channel uses."""
+
+    def mail(self, recipients: Sequence[str], message: AlertMessage) -> AlertDelivery:
+        """Send `message` as one e-mail to every address of `recipients`; never raises for a delivery failure.
+
+        Success means the server accepted every recipient; refused ones are
+        named in `error`. Retries only what is retryable (lost connections,
+        timeouts, 4xx replies), a bounded number of times with backoff.
         """
         ...
 
@@ -111,12 +126,31 @@ class AnalyticsRepository(Protocol):
         """That analysis, or None."""
         ...
 
+    def replace_analysis(self, analysis: SavedAnalysis) -> bool:
+        """Replace the name and spec of the analysis with its id (`created_at` is kept); False when there is none."""
+        ...
+
+    def delete_analysis(self, analysis_id: str) -> bool:
+        """Forget that analysis; False when there is none."""
+        ...
+
     def add_rule(self, rule: StoredRule) -> None:
         """Store a new alert rule; raises `MarketloopError` (conflict) when its id exists."""
         ...
 
     def rules(self) -> list[StoredRule]:
         """Every alert rule, by name then id."""
+        ...
+
+    def replace_rule(self, rule: StoredRule) -> bool:
+        """Replace the name, rule and `enabled` of the rule with its id (`created_at` and its checks are kept).
+
+        False when there is none.
+        """
+        ...
+
+    def delete_rule(self, rule_id: str) -> bool:
+        """Forget that rule and its checks, atomically; False when there is none."""
         ...
 
     def record_check(self, check: RuleCheck) -> bool:

@@ -1,5 +1,8 @@
 """E-mail over SMTP (stdlib `smtplib`): one message per touch, STARTTLS and login when configured.
 
+`SmtpServer` is the one SMTP client of the code base: metric alerts
+(`adapters.email_alerts`) send through it too.
+
 The `Message-ID` is derived from the idempotency key, so a mail system that
 sees the same touch twice can drop the copy, and it is the provider id that
 bounces and open-tracking callbacks refer to (a JSON list of
@@ -33,6 +36,58 @@ def message_id(key: str, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
 
 
+class SmtpServer:
+    """One SMTP server as the settings describe it ([channels.email]): connect, STARTTLS, log in, send.
+
+    The e-mail channel sends touches through it and metric alerts their
+    e-mails; both get the same mapping of SMTP failures to `ChannelError`.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        username: str = "",
+        password: str = "",
+        starttls: bool = False,
+        timeout: float = 10.0,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._username = username
+        self._password = password
+        self._starttls = starttls
+        self._timeout = timeout
+
+    def send(self, message: EmailMessage, *, channel: str) -> dict[str, tuple[int, bytes]]:
+        """Send `message` to its To / Cc addresses; the recipients the server refused (when it took the others).
+
+        Raises `ChannelError` (named `channel`) when nothing was sent: every
+        recipient refused or a 5xx reply (permanent), a 4xx reply or a lost
+        or refused connection (retryable).
+        """
+        try:
+            with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
+                if self._starttls:
+                    smtp.starttls()
+                if self._username:
+                    smtp.login(self._username, self._password)
+                return smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            raise ChannelError(channel=channel, message="recipient refused", retryable=False) from error
+        except smtplib.SMTPResponseException as error:
+            retryable = 400 <= error.smtp_code < 500
+            raise ChannelError(
+                channel=channel,
+                message=f"SMTP {error.smtp_code}",
+                retryable=retryable,
+                provider_code=str(error.smtp_code),
+            ) from error
+        except (smtplib.SMTPException, OSError) as error:  # TimeoutError is an OSError
+            raise ChannelError(channel=channel, message=f"SMTP server: {error}", retryable=True) from error
+
+
 class SmtpEmailChannel:
     """The `Channel` port over an SMTP server."""
 
@@ -51,13 +106,10 @@ class SmtpEmailChannel:
         timeout: float = 10.0,
     ) -> None:
         self._name = name
-        self._host = host
-        self._port = port
         self._sender = sender
-        self._username = username
-        self._password = password
-        self._starttls = starttls
-        self._timeout = timeout
+        self._server = SmtpServer(
+            host=host, port=port, username=username, password=password, starttls=starttls, timeout=timeout
+        )
 
     @property
     def name(self) -> str:
@@ -67,25 +119,7 @@ class SmtpEmailChannel:
         if "@" not in touch.address:
             raise ChannelError(channel=self._name, message="not an e-mail address", retryable=False)
         message = self._message(touch)
-        try:
-            with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
-                if self._starttls:
-                    smtp.starttls()
-                if self._username:
-                    smtp.login(self._username, self._password)
-                smtp.send_message(message)
-        except smtplib.SMTPRecipientsRefused as error:
-            raise ChannelError(channel=self._name, message="recipient refused", retryable=False) from error
-        except smtplib.SMTPResponseException as error:
-            retryable = 400 <= error.smtp_code < 500
-            raise ChannelError(
-                channel=self._name,
-                message=f"SMTP {error.smtp_code}",
-                retryable=retryable,
-                provider_code=str(error.smtp_code),
-            ) from error
-        except (smtplib.SMTPException, OSError) as error:  # TimeoutError is an OSError
-            raise ChannelError(channel=self._name, message=f"SMTP server: {error}", retryable=True) from error
+        self._server.send(message, channel=self._name)
         return SendResult(idempotency_key=touch.idempotency_key, provider_message_id=str(message["Message-ID"]))
 
     def _message(self, touch: Touch) -> EmailMessage:

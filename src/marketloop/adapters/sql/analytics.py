@@ -75,6 +75,20 @@ class SqlAnalyticsRepository:
         found = self._rows(saved_analyses.select().where(saved_analyses.c.analysis_id == analysis_id))
         return _analysis(found[0]) if found else None
 
+    def replace_analysis(self, analysis: SavedAnalysis) -> bool:
+        values = {"name": analysis.name, "spec": orjson.dumps(analysis.spec).decode()}
+        table = saved_analyses.c
+        with self._engine.begin() as connection:
+            found = connection.execute(
+                saved_analyses.update().where(table.analysis_id == analysis.analysis_id).values(**values)
+            )
+        return found.rowcount > 0
+
+    def delete_analysis(self, analysis_id: str) -> bool:
+        with self._engine.begin() as connection:
+            found = connection.execute(saved_analyses.delete().where(saved_analyses.c.analysis_id == analysis_id))
+        return found.rowcount > 0
+
     def add_rule(self, rule: StoredRule) -> None:
         row = {
             "rule_id": rule.rule_id,
@@ -89,6 +103,20 @@ class SqlAnalyticsRepository:
         return [
             _rule(row) for row in self._rows(alert_rules.select().order_by(alert_rules.c.name, alert_rules.c.rule_id))
         ]
+
+    def replace_rule(self, rule: StoredRule) -> bool:
+        values = {"name": rule.name, "rule": orjson.dumps(rule.rule).decode(), "enabled": rule.enabled}
+        with self._engine.begin() as connection:
+            found = connection.execute(
+                alert_rules.update().where(alert_rules.c.rule_id == rule.rule_id).values(**values)
+            )
+        return found.rowcount > 0
+
+    def delete_rule(self, rule_id: str) -> bool:
+        with self._engine.begin() as connection:
+            connection.execute(alert_checks.delete().where(alert_checks.c.rule_id == rule_id))
+            found = connection.execute(alert_rules.delete().where(alert_rules.c.rule_id == rule_id))
+        return found.rowcount > 0
 
     def record_check(self, check: RuleCheck) -> bool:
         row = {

@@ -6,13 +6,18 @@ a 400 problem whose `errors[]` carry the JSON pointer of each offending spot
 takes `{"spec", "cell", "dropped", "limit", "offset"}`: `cell` is copied
 from the result; pointers into the spec there start with `/spec`.
 Everything needs `analytics:read`; customer lists and timelines also
-`customers:read` (personal fields are always masked here). Every number
+`customers:read` (personal fields are always masked here). Saving, changing
+and deleting saved analyses and alert rules (指标预警) also needs
+`analytics:write`. Every number
 counts only the customers of the caller's data scope (branch subtree, RM),
 so a drill-down never lists a customer the caller may not see.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,11 +27,13 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from marketloop.access.principal import Principal
+from marketloop.analytics.alerts import AlertService
 from marketloop.analytics.library import AnalysisLibrary
+from marketloop.analytics.parse import SpecError
 from marketloop.analytics.service import AnalysisResult, AnalyticsService, CustomerPage
 from marketloop.api.auth import ScopedCustNo, require
 from marketloop.api.deps import container
-from marketloop.ports.analytics import SavedAnalysis
+from marketloop.ports.analytics import RuleCheck, SavedAnalysis, StoredRule
 from marketloop.profiles.service import MAX_TIMELINE_LIMIT, MAX_TIMELINE_OFFSET, TimelinePage
 
 
@@ -38,8 +45,15 @@ def analysis_library(request: Request) -> AnalysisLibrary:
     return container(request).analyses
 
 
+def alert_service(request: Request) -> AlertService:
+    return container(request).alerts
+
+
 Analytics = Annotated[AnalyticsService, Depends(analytics_service)]
 Library = Annotated[AnalysisLibrary, Depends(analysis_library)]
+Alerts = Annotated[AlertService, Depends(alert_service)]
+Rule = Annotated[dict[str, Any], Body(description="The alert rule (see docs/analytics.md).")]
+WRITE = [require("analytics:write")]
 Spec = Annotated[dict[str, Any], Body(description="The analysis spec (see docs/analytics.md).")]
 Reader = Annotated[Principal, require("analytics:read")]
 CustomerReader = Annotated[Principal, require("customers:read")]
@@ -61,8 +75,22 @@ class SqlResponse(BaseModel):
     sql: str
 
 
-def _json(value: object) -> Response:
-    return Response(msgspec.json.encode(value), media_type="application/json")
+class SaveRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="What analysts call it.")
+    spec: dict[str, Any] = Field(description="The analysis spec; a relative range stays relative.")
+
+
+@contextmanager
+def _spec_at(pointer: str) -> Iterator[None]:
+    """Pointers of a bad spec that is one member of the body start with that member's pointer."""
+    try:
+        yield
+    except SpecError as error:
+        raise SpecError([replace(e, pointer=pointer + e.pointer) for e in error.errors]) from None
+
+
+def _json(value: object, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
 
 
 @router.post("/query", summary="Run an analysis (events, funnel, retention, paths, …)", response_model=AnalysisResult)
@@ -116,3 +144,56 @@ def list_saved(library: Library) -> Response:
 @router.post("/saved/{analysis_id}/query", summary="Run a saved analysis", response_model=AnalysisResult)
 def run_saved(analysis_id: str, library: Library, user: Reader, as_of: AsOf = None) -> Response:
     return _json(library.run(analysis_id, as_of=as_of, scope=user.scope))
+
+
+@router.post("/saved", summary="Save an analysis", status_code=201, response_model=SavedAnalysis, dependencies=WRITE)
+def save_analysis(body: SaveRequest, library: Library) -> Response:
+    with _spec_at("/spec"):
+        saved = library.save(body.name, body.spec)
+    return _json(saved, status=201)
+
+
+@router.put("/saved/{analysis_id}", summary="Change a saved analysis", response_model=SavedAnalysis, dependencies=WRITE)
+def change_analysis(analysis_id: str, body: SaveRequest, library: Library) -> Response:
+    with _spec_at("/spec"):
+        changed = library.change(analysis_id, body.name, body.spec)
+    return _json(changed)
+
+
+@router.delete("/saved/{analysis_id}", summary="Delete a saved analysis", status_code=204, dependencies=WRITE)
+def delete_analysis(analysis_id: str, library: Library) -> Response:
+    library.delete(analysis_id)
+    return Response(status_code=204)
+
+
+@router.get("/alerts", summary="Metric alert rules (指标预警)", response_model=list[StoredRule])
+def list_rules(alerts: Alerts) -> Response:
+    return _json(alerts.stored())
+
+
+@router.post("/alerts", summary="Keep an alert rule", status_code=201, response_model=StoredRule, dependencies=WRITE)
+def add_rule(rule: Rule, alerts: Alerts) -> Response:
+    return _json(alerts.add(rule), status=201)
+
+
+@router.put("/alerts/{rule_id}", summary="Change an alert rule", response_model=StoredRule, dependencies=WRITE)
+def change_rule(
+    rule_id: str,
+    rule: Rule,
+    alerts: Alerts,
+    enabled: Annotated[bool | None, Query(description="Pause (false) or resume (true) its daily checks.")] = None,
+) -> Response:
+    return _json(alerts.change(rule_id, rule, enabled=enabled))
+
+
+@router.delete("/alerts/{rule_id}", summary="Delete an alert rule and its checks", status_code=204, dependencies=WRITE)
+def delete_rule(rule_id: str, alerts: Alerts) -> Response:
+    alerts.delete(rule_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/alerts/{rule_id}/checks", summary="The latest daily checks of an alert rule", response_model=list[RuleCheck]
+)
+def rule_checks(rule_id: str, alerts: Alerts, limit: Annotated[int, Query(ge=1, le=400)] = 30) -> Response:
+    return _json(alerts.history(rule_id, limit=limit))
