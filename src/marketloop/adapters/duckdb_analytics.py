@@ -7,6 +7,8 @@ from typing import Any
 
 import duckdb
 
+from marketloop.adapters.duckdb_changes import CHANGES_SQL
+from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
 from marketloop.core.errors import ErrorKind, MarketloopError
 
 
@@ -17,6 +19,7 @@ class DuckDBAnalyticsWarehouse:
 
     def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
         self._cursor = cursor
+        cursor().execute(CHANGES_SCHEMA)
 
     def rows(self, sql: str) -> list[dict[str, Any]]:
         try:
@@ -32,7 +35,12 @@ class DuckDBAnalyticsWarehouse:
         return [dict(zip(names, row, strict=True)) for row in found.fetchall()]
 
     def data_version(self) -> str:
-        # load_seq only grows with loads; the row count also moves when an erasure deletes events.
-        row = self._cursor().execute("SELECT coalesce(max(load_seq), 0), count(*) FROM events").fetchone()
-        loaded, count = row if row else (0, 0)
-        return f"events:{loaded}:{count}"
+        # load_seq only grows with loads; the row count also moves when an erasure deletes events. The other
+        # tables analyses read (bank imports, profile, tags, OneID links) count their writes in data_changes.
+        row = (
+            self._cursor()
+            .execute(f"SELECT coalesce(max(load_seq), 0), count(*), ({CHANGES_SQL}) FROM events")
+            .fetchone()
+        )
+        loaded, count, changes = row if row else (0, 0, "")
+        return f"events:{loaded}:{count}" + (f";{changes}" if changes else "")

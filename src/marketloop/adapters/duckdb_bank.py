@@ -8,6 +8,8 @@ from collections.abc import Callable
 import duckdb
 import polars as pl
 
+from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
+from marketloop.adapters.duckdb_changes import mark_changed
 from marketloop.core.bank import BANK_TABLES, Column, LogicalType, TableSpec
 from marketloop.ports.bank import MergeResult
 
@@ -46,6 +48,7 @@ class DuckDBBankStore:
         con = cursor()
         for table in BANK_TABLES:
             con.execute(table_ddl(table))
+        con.execute(CHANGES_SCHEMA)
 
     def merge(self, table: TableSpec, rows: pl.DataFrame) -> MergeResult:
         staged = _conform(table, rows)
@@ -69,6 +72,8 @@ class DuckDBBankStore:
                     f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM staged_rows s "
                     f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {key})"
                 )
+                if changed or len(staged) > existing:
+                    mark_changed(con, table.name)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -83,8 +88,15 @@ class DuckDBBankStore:
         with self._write_lock:
             con = self._cursor()
             con.register("staged_rows", staged)
+            con.execute("BEGIN")
             try:
                 con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM staged_rows")
+                if len(staged):
+                    mark_changed(con, table.name)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
             finally:
                 con.unregister("staged_rows")
         return len(staged)

@@ -22,6 +22,8 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
+from marketloop.adapters.duckdb_changes import mark_changed
 from marketloop.core.identities import (
     Conflict,
     ConflictReason,
@@ -112,6 +114,7 @@ class DuckDBIdentityStore:
             con = cursor()
             con.execute(SCHEMA)
             con.execute(CUSTOMER_EVENTS_VIEW)
+            con.execute(CHANGES_SCHEMA)
 
     def load(self) -> IdentitySnapshot:
         con = self._cursor()
@@ -145,6 +148,7 @@ class DuckDBIdentityStore:
                 _write_graph(con, changes)
                 _write_records(con, changes)
                 moved = sum(_reattribute(con, r) for r in changes.reattributions)
+                mark_changed(con, "identities")  # who an event's OneID is: the customer_events view
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -16,6 +16,8 @@ import duckdb
 import orjson
 import polars as pl
 
+from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
+from marketloop.adapters.duckdb_changes import mark_changed
 from marketloop.ports.personal_data import EncryptedColumn, ErasureCounts, PurgeCounts, Scrub
 
 CUSTOMER_NUMBER = "cust_no"
@@ -42,6 +44,7 @@ class DuckDBPersonalData:
     def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection], write_lock: threading.Lock) -> None:
         self._cursor = cursor
         self._write_lock = write_lock
+        cursor().execute(CHANGES_SCHEMA)
 
     # -- encrypted columns -----------------------------------------------------
 
@@ -150,6 +153,7 @@ def _erase(con: duckdb.DuckDBPyConnection, cust_no: str, scrub: Scrub) -> Erasur
     one_ids = _one_ids(con, cust_no) if "identities" in tables else []
     identities = _delete_identities(con, one_ids) if one_ids else 0
     events = _scrub_events(con, cust_no, one_ids, scrub) if "events" in tables else 0
+    mark_changed(con, "customers", "identities")  # the customer's rows and whose the events are
     return ErasureCounts(customer_rows=rows, identities=identities, events=events)
 
 

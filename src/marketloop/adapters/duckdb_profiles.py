@@ -27,6 +27,8 @@ import duckdb
 
 from marketloop.adapters import duckdb_profile_rows as rows
 from marketloop.adapters import duckdb_profile_sql as q
+from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
+from marketloop.adapters.duckdb_changes import mark_changed
 from marketloop.ports.profiles import (
     ProfileFilter,
     ProfileRow,
@@ -99,6 +101,7 @@ class DuckDBProfileStore:
         self._live: Live | None = None  # None until a refresh is found or done
         self._one_id = False  # the OneID tables exist (once they do, they stay)
         cursor().execute(STATE_DDL)
+        cursor().execute(CHANGES_SCHEMA)
 
     # -- refresh -----------------------------------------------------------------
 
@@ -123,6 +126,7 @@ class DuckDBProfileStore:
                         "INSERT INTO profile_refreshes VALUES (now(), ?, ?, ?, ?, ?, ?)",
                         [as_of, generation, customers, timeline_events, watermark, seconds],
                     ),
+                    lambda: mark_changed(con, "customer_profile", "customer_timeline"),
                 )
             self._live = _live(con, generation, watermark)
             report("done", steps, steps)
@@ -321,14 +325,16 @@ def _has_one_id(con: duckdb.DuckDBPyConnection) -> bool:
     return found == 3
 
 
-def _transaction(con: duckdb.DuckDBPyConnection, *statements: str | tuple[str, list[Any]]) -> None:
+def _transaction(con: duckdb.DuckDBPyConnection, *statements: str | tuple[str, list[Any]] | Callable[[], None]) -> None:
     con.execute("BEGIN")
     try:
         for statement in statements:
             if isinstance(statement, tuple):
                 con.execute(statement[0], statement[1])
-            else:
+            elif isinstance(statement, str):
                 con.execute(statement)
+            else:
+                statement()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -22,6 +22,8 @@ from datetime import date, datetime
 import duckdb
 import polars as pl
 
+from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
+from marketloop.adapters.duckdb_changes import mark_changed
 from marketloop.adapters.duckdb_segments import SCHEMA as SEGMENT_SCHEMA
 from marketloop.adapters.duckdb_segments import logical_type
 from marketloop.core.bank import LogicalType
@@ -74,6 +76,7 @@ class DuckDBTagWarehouse:
             con = cursor()
             con.execute(SEGMENT_SCHEMA)
             con.execute(SCHEMA)
+            con.execute(CHANGES_SCHEMA)
 
     def columns(self, relation: str) -> dict[str, LogicalType] | None:
         try:
@@ -199,6 +202,8 @@ class DuckDBTagWarehouse:
             )
             self._write_diff(con, as_of)
             changes = self._changes(con, tags)
+            if any(change.changed for change in changes):
+                mark_changed(con, "customer_tags", "customer_tag_history")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -269,6 +274,7 @@ class DuckDBTagWarehouse:
                 if value is not None:
                     con.execute("INSERT INTO customer_tags VALUES (?, ?, ?, ?, ?)", [cust_no, tag, value, at, at])
                     con.execute("INSERT INTO customer_tag_history VALUES (?, ?, ?, ?, NULL)", [cust_no, tag, value, at])
+                mark_changed(con, "customer_tags", "customer_tag_history")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -22,6 +22,7 @@ import duckdb
 import polars as pl
 
 from marketloop.adapters import duckdb_findings as findings
+from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
 from marketloop.ports.warehouse import (
     Attribution,
     KeyPath,
@@ -135,6 +136,7 @@ class DuckDBWarehouse:
         self._staging_dir.mkdir(exist_ok=True)
         self._con = duckdb.connect(str(path), config={"threads": threads})
         self._con.execute(SCHEMA)
+        self._con.execute(CHANGES_SCHEMA)
         self._loader = self._con.cursor()  # the loader's own: its staging tables are private to it
         self._staged: Staged | None = None
         self._window = dedupe_window_rows

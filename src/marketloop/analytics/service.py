@@ -5,10 +5,11 @@ against `as_of`) → compile through the segment printers of the warehouse's
 dialect (segment restrictions resolved by the segment service, so saved
 segments and the real profile columns are known) → run → shape. Results are
 cached under the hash of the compiled SQL (which the spec and the saved
-segments it reads determine) and the warehouse's data version (events
-loaded or erased), so a new load invalidates every entry. Bank imports and
-profile refreshes do not move the data version: entries also expire after
-`cache_seconds`, which bounds how stale a segment-restricted result can be.
+segments it reads determine) and the warehouse's data version, which moves
+with every write an analysis may read (events loaded or erased, core-banking
+imports, profile and tag refreshes, OneID links), so such a write
+invalidates every entry. Entries also expire after `cache_seconds`, a bound
+on the memory of results nobody asks for again.
 """
 
 from __future__ import annotations

@@ -26,7 +26,10 @@ class AnalyticsWarehouse(Protocol):
         ...
 
     def data_version(self) -> str:
-        """Changes whenever loaded events change (a load, an erasure); equal versions mean equal data.
+        """Changes whenever data an analysis reads changes; equal versions mean equal data.
+
+        That is: events loaded or erased, core-banking tables imported, the
+        profile or the tags refreshed, OneID links written.
 
         Results are cached under it, so it must never repeat for different data.
         """
