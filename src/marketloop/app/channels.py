@@ -24,7 +24,6 @@ from marketloop.adapters.channels.wechat import WeChatTemplateChannel
 from marketloop.adapters.channels.wecom import WeComChannel
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.sql.audit import SqlAuditStore
-from marketloop.adapters.sql.channel_tables import ensure_channel_tables
 from marketloop.adapters.sql.contact_policy import SqlBudgets, SqlContactHistory, SqlSuppressionLists
 from marketloop.adapters.sql.deliveries import SqlDeliveryLedger
 from marketloop.adapters.sql.engine import create_engine, upgrade
@@ -130,7 +129,6 @@ def open_channels(
     # governance imports the container, which opens channels: imported here, not at module level, to avoid the cycle
     from marketloop.app.governance import compliance_rules, consent_service
 
-    ensure_channel_tables(engine)
     clients: list[httpx.Client] = []
 
     def client(name: str, timeout: float) -> httpx.Client:

@@ -1,11 +1,14 @@
 """Tables of channels and contact policy: the delivery ledger, contact history, campaign budgets, suppression
 lists, the in-app inbox and RM tasks.
 
-They live on their own `MetaData` and are created idempotently when the
-channel wiring opens (`ensure_channel_tables`), until migration 0011 (owned
-by the journey work) creates them in the Alembic chain; the DDL there must
-match these definitions. Times are canonical UTC ISO strings (as in the audit
-log), so they compare and sort the same on SQLite and PostgreSQL.
+They live on their own `MetaData`, the one definition of these tables:
+migration 0014 (`0014_channel_tables.py`) creates them from it in the Alembic
+chain, which is how the application gets them. A change to one of them needs
+a new migration, and 0014 must keep creating the shape it had (copy the old
+definition into it first). `ensure_channel_tables` creates them outside the
+chain, for a store opened without the migrations (tests of the adapters).
+Times are canonical UTC ISO strings (as in the audit log), so they compare
+and sort the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -121,7 +124,8 @@ _creating = threading.Lock()
 
 
 def ensure_channel_tables(engine: sa.Engine) -> None:
-    """Create the tables above when absent (idempotent; safe while another thread or process does the same)."""
+    """Create the tables above when absent, outside the migrations (idempotent; safe while another thread or
+    process does the same). The application does not call it: its stores are upgraded by Alembic."""
     with _creating:
         try:
             channel_metadata.create_all(engine, checkfirst=True)
