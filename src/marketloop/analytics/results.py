@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from marketloop.analytics import spec as s
+from marketloop.analytics.parse import spec_error
 
 Row = dict[str, Any]
 
@@ -28,6 +29,13 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _events(spec: s.EventAnalysis, rows: list[Row]) -> dict[str, Any]:
+    held = sum(int(r.get("held") or 0) for r in rows)
+    if held and not any(r.get("numbers") for r in rows):
+        raise spec_error(
+            "/property",
+            f"property {spec.property!r} is not numeric: {held} matching events hold it, none as a number; "
+            f"{spec.measure} needs numbers (count or customers count any value)",
+        )
     series = [
         {
             "bucket": r["bucket"],

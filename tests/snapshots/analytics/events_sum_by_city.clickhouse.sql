@@ -19,11 +19,11 @@ WITH matching AS (
     AND "event" = 'buy_wealth' AND toFloat64OrNull(JSONExtract(properties, 'amount', 'Nullable(String)')) >= 1000
 ),
 facts AS (
-  SELECT e.user_id AS cust_no, formatDateTime(toStartOfDay(toTimeZone(e."timestamp", 'Asia/Shanghai')), '%Y-%m-%d') AS bucket, toString(g.value) AS grp, toFloat64OrNull(JSONExtract(e.properties, 'amount', 'Nullable(String)')) AS v
+  SELECT e.user_id AS cust_no, formatDateTime(toStartOfDay(toTimeZone(e."timestamp", 'Asia/Shanghai')), '%Y-%m-%d') AS bucket, toString(g.value) AS grp, toFloat64OrNull(JSONExtract(e.properties, 'amount', 'Nullable(String)')) AS v, JSONExtract(e.properties, 'amount', 'Nullable(String)') AS raw
   FROM matching AS e
   LEFT JOIN (SELECT cust_no, city AS value FROM customers) AS g ON g.cust_no = e.user_id
 )
-SELECT bucket, grp, sum(toFloat64(v)) AS value
+SELECT bucket, grp, sum(toFloat64(v)) AS value, count(raw) AS held, count(v) AS numbers
 FROM facts
 GROUP BY bucket, grp
 ORDER BY bucket, grp

@@ -19,11 +19,11 @@ WITH matching AS (
     AND "event" = 'buy_wealth' AND TRY_CAST(json_extract_string(properties, '$."amount"') AS DOUBLE) >= 1000
 ),
 facts AS (
-  SELECT e.user_id AS cust_no, strftime(date_trunc('day', timezone('Asia/Shanghai', e."timestamp")), '%Y-%m-%d') AS bucket, CAST(g.value AS VARCHAR) AS grp, TRY_CAST(json_extract_string(e.properties, '$."amount"') AS DOUBLE) AS v
+  SELECT e.user_id AS cust_no, strftime(date_trunc('day', timezone('Asia/Shanghai', e."timestamp")), '%Y-%m-%d') AS bucket, CAST(g.value AS VARCHAR) AS grp, TRY_CAST(json_extract_string(e.properties, '$."amount"') AS DOUBLE) AS v, json_extract_string(e.properties, '$."amount"') AS raw
   FROM matching AS e
   LEFT JOIN (SELECT cust_no, city AS value FROM customers) AS g ON g.cust_no = e.user_id
 )
-SELECT bucket, grp, sum(CAST(v AS DOUBLE)) AS value
+SELECT bucket, grp, sum(CAST(v AS DOUBLE)) AS value, count(raw) AS held, count(v) AS numbers
 FROM facts
 GROUP BY bucket, grp
 ORDER BY bucket, grp

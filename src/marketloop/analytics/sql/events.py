@@ -13,9 +13,12 @@ def event_analysis(q: Builder, spec: EventAnalysis) -> Query:
     matching = f"{q.events(spec, start=spec.range.start, end=spec.range.end)}\n    AND {q.match(spec.event)}"
     bucket = "'total'" if spec.interval == "total" else q.d.bucket("e." + q.time, spec.timezone, spec.interval)
     measured = q.p.json_number("e." + q.props, spec.property) if spec.property else "NULL"
+    # sum / avg also count the events that hold the property at all: one that is never a number is an error
+    summed = spec.measure in ("sum", "avg") and spec.property is not None
+    raw = f", {q.p.json_text('e.' + q.props, spec.property)} AS raw" if summed and spec.property else ""
     facts = (
         f"SELECT e.{q.customer} AS cust_no, {bucket} AS bucket, {q.group_value(spec.group_by, 'e.')} AS grp, "
-        f"{measured} AS v\n  FROM matching AS e{q.group_join(spec.group_by, 'e.' + q.customer)}"
+        f"{measured} AS v{raw}\n  FROM matching AS e{q.group_join(spec.group_by, 'e.' + q.customer)}"
     )
     value = {
         "count": "count(*)",
@@ -23,7 +26,8 @@ def event_analysis(q: Builder, spec: EventAnalysis) -> Query:
         "sum": f"sum({q.d.double('v')})",
         "avg": f"avg({q.d.double('v')})",
     }[spec.measure]
-    select = f"SELECT bucket, grp, {value} AS value\nFROM facts\nGROUP BY bucket, grp\nORDER BY bucket, grp"
+    held = ", count(raw) AS held, count(v) AS numbers" if raw else ""
+    select = f"SELECT bucket, grp, {value} AS value{held}\nFROM facts\nGROUP BY bucket, grp\nORDER BY bucket, grp"
     return Query(
         steps=(("matching", matching), ("facts", facts)),
         select=select,
