@@ -24,6 +24,7 @@ from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredCha
 from marketloop.journeys.channels.service import SendService
 from marketloop.journeys.channels.touches import SmsDress
 from marketloop.journeys.definitions import JourneyDefinitions
+from marketloop.journeys.outbox import OutboxDispatcher
 from marketloop.journeys.policy.rules import DEFAULT_POLICY
 from marketloop.journeys.policy.service import ContactPolicyService
 from marketloop.journeys.runner import JourneyEvents, JourneyRunner
@@ -58,6 +59,10 @@ class Channels:
     push: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("push", ChannelKind.PUSH))
     sms: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("sms", ChannelKind.SMS))
     facts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    segments: dict[str, list[str]] = field(default_factory=dict)  # segment id -> members (batch entries)
+
+    def audience(self, segment_id: str) -> list[str]:
+        return self.segments[segment_id]
 
     def sends(self) -> SendService:
         consent = ConsentService(self.consent_store, self.clock)
@@ -123,14 +128,16 @@ class World:
 
 def build(engine: sa.Engine, clock: FrozenClock, channels: Channels, log: MemoryEventLog) -> World:
     definitions = JourneyDefinitions(SqlJourneyStore(engine), clock)
-    runtime = JourneyRuntime(definitions, Walker(channels.sends().send, channels.facts_of), clock)
+    runtime = JourneyRuntime(definitions, Walker(channels.facts_of), clock, audience=channels.audience)
     events = JourneyEvents(runtime, log, SqlStreamStore(engine))
+    sends = channels.sends()
+    dispatcher = OutboxDispatcher(definitions.store, sends.send_many, sends.send, clock)
     return World(
         engine=engine,
         clock=clock,
         channels=channels,
         log=log,
-        runner=JourneyRunner(runtime, events),
+        runner=JourneyRunner(runtime, events, dispatcher),
         definitions=definitions,
     )
 

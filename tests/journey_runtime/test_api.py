@@ -125,3 +125,25 @@ def test_a_processed_event_enters_the_journey_once(container: Container, client:
     counts: dict[str, Any] = client.get("/v1/journeys/wealth_browse/counts").json()
     assert counts["entry"]["entered"] == 1
     assert sum(counts["push"][k] for k in ("sent", "suppressed", "failed")) == 1
+
+
+def test_an_api_entry_lets_customers_in_once_per_key(container: Container, client: TestClient) -> None:
+    journey = wealth_journey("api_offer")
+    journey["steps"][0]["settings"] = {"source": "api"}
+    assert client.post("/v1/journeys", json=journey).status_code == 201
+    body = {"customers": ["C1", "C2"], "key": "campaign-2026-01", "context": {"product": "稳盈90天"}}
+    assert client.post("/v1/journeys/api_offer/entries", json=body).status_code == 409  # not published yet
+    _publish(container, client, "api_offer")
+    first = client.post("/v1/journeys/api_offer/entries", json=body)
+    assert first.status_code == 200, first.text
+    assert first.json()["entered"] == 2
+    assert client.post("/v1/journeys/api_offer/entries", json=body).json()["entered"] == 0
+    bad = client.post("/v1/journeys/api_offer/entries", json={"customers": [], "key": "has space"})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/v1/journeys/api_offer/counts").json()["entry"]["entered"] == 2
+    client.post("/v1/journeys", json=wealth_journey())
+    _publish(container, client)
+    refused = client.post("/v1/journeys/wealth_browse/entries", json=body | {"key": "k2"})
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("journeys.not-api-entry")

@@ -57,6 +57,7 @@ from marketloop.identity.service import IdentityService
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.journeys.facts import profile_facts
 from marketloop.journeys.membership import LookupFacts, SegmentMembership
+from marketloop.journeys.outbox import OutboxDispatcher
 from marketloop.journeys.processor import StreamProcessor
 from marketloop.journeys.runner import JourneyEvents, JourneyRunner
 from marketloop.journeys.runtime import JourneyRuntime
@@ -282,10 +283,14 @@ class Container:
     @cached_property
     def journey_runner(self) -> JourneyRunner:
         """The journey runtime's loop: trigger fires in, touches out through the channels' send service."""
-        walker = Walker(self.channels.sends.send, profile_facts(self.profiles))
-        runtime = JourneyRuntime(self.journeys, walker, self.clock)
+        walker = Walker(profile_facts(self.profiles))
+        runtime = JourneyRuntime(self.journeys, walker, self.clock, audience=self.segments.members)
         events = JourneyEvents(runtime, self.log, SqlStreamStore(self.engine), resolver=self.identity)
-        return JourneyRunner(runtime, events, poll_seconds=self.settings.stream.poll_seconds)
+        sends = self.channels.sends
+        dispatcher = OutboxDispatcher(self.journeys.store, sends.send_many, sends.send, self.clock)
+        runner = JourneyRunner(runtime, events, dispatcher, poll_seconds=self.settings.stream.poll_seconds)
+        self.processor.on_fires(runner.wake)
+        return runner
 
     @cached_property
     def _segment_monitors(self) -> SqlSegmentMonitorRepository:

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
+from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.journeys.graph import JourneyGraph, parse_journey
 from marketloop.journeys.split_experiments import SplitExperiments
 from marketloop.ports.audit import AuditRecorder
@@ -48,20 +48,6 @@ def _not_found(journey_id: str) -> MarketloopError:
 
 def _conflict(code: str, title: str) -> MarketloopError:
     return MarketloopError(kind=ErrorKind.CONFLICT, code=code, title=title)
-
-
-def _check_runnable(graph: JourneyGraph) -> None:
-    """The runtime enters customers from trigger fires only: refuse what would silently admit no one."""
-    for number, step in enumerate(graph.steps):
-        source = step.settings.get("source")
-        if step.type == "entry" and source != "trigger":
-            raise MarketloopError(
-                kind=ErrorKind.INVALID,
-                code="journeys.entry-not-supported",
-                title=f"Entries from a {source} are not run yet: enter from a trigger",
-                detail="an event, segment (entered / exited), attribute, date or API trigger names the customers",
-                errors=[FieldError(pointer=f"/steps/{number}/settings/source", detail="only 'trigger' is run")],
-            )
 
 
 class JourneyDefinitions:
@@ -111,7 +97,7 @@ class JourneyDefinitions:
         Its split steps become (or update) experiments; publishing again repeats that, so it is idempotent.
         """
         record = self._record_of(journey_id)
-        _check_runnable(parse_journey(record.draft))
+        parse_journey(record.draft)  # validated again: the rules may have changed since it was saved
         version = self.store.publish(journey_id, record.draft, self._clock.now(), by)
         if self._splits is not None:
             self._splits.register(self.store, journey_id)
@@ -195,6 +181,10 @@ class JourneyDefinitions:
             parse_journey(record.draft).steps if record.version == 0 else self.graph(journey_id, record.version).steps
         )
         kinds = ("entered", "waiting", "sent", "suppressed", "failed", "converted", "exited")
+        for version, runs in self.store.entries(journey_id).items():
+            entry = next(s.id for s in self.graph(journey_id, version).steps if s.type == "entry")
+            found.setdefault(entry, {})
+            found[entry]["entered"] = found[entry].get("entered", 0) + runs
         for step in steps:
             found.setdefault(step.id, {})
         return {step: {kind: counts.get(kind, 0) for kind in kinds} | counts for step, counts in found.items()}

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from marketloop.core.errors import ErrorKind, FieldError, MarketloopError
-from marketloop.journeys.step_types import STEP_TYPES, Name, StepType
+from marketloop.journeys.step_types import STEP_TYPES, JourneyPolicy, Name, StepType
 
 
 class Step(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -38,6 +38,7 @@ class JourneyGraph(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: str
     steps: list[Step]
     description: str = ""
+    policy: JourneyPolicy = msgspec.field(default_factory=JourneyPolicy)
 
 
 class JourneyGraphError(MarketloopError):

@@ -21,7 +21,7 @@ before the deadline is always seen before the timer says it never came.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -165,6 +165,17 @@ class StreamProcessor:
         # Per partition: a time by which every durable record had been read (see `fire_due_timers`).
         self._read_through: dict[int, datetime] = {}
         self._rounds = Rounds("stream processor", self.run_once, poll_seconds=poll_seconds)
+        self._on_fires: list[Callable[[], None]] = []
+
+    def on_fires(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every commit that recorded fires (the journey runner admits them at once)."""
+        self._on_fires.append(callback)
+
+    def _commit(self, commit: Commit) -> None:
+        self._store.commit(commit)
+        if commit.fires:
+            for callback in self._on_fires:
+                callback()
 
     @property
     def partitions(self) -> list[int]:
@@ -222,7 +233,7 @@ class StreamProcessor:
         try:
             if self._segment_events is not None:
                 self._segment_events.publish()  # durable before the commit: a replay re-appends the same ids
-            self._store.commit(batch.finish())
+            self._commit(batch.finish())
         except BaseException:
             self._offsets.pop(partition, None)  # read it again from the store: it may have moved
             raise
@@ -244,7 +255,7 @@ class StreamProcessor:
         then waits its poll interval, so the offset commits at most that often."""
         batch = _Batch(Commit(consumer=CONSUMER, partition=partition, after=after, offset=end), {}, self._clock)
         try:
-            self._store.commit(batch.finish())
+            self._commit(batch.finish())
         except BaseException:
             self._offsets.pop(partition, None)
             raise
@@ -319,7 +330,7 @@ class StreamProcessor:
         for timer in due:
             batch.cancel(timer.timer_id)  # a timer fires once; a step may schedule the next
             self._wake(batch, timer)
-        self._store.commit(batch.finish())
+        self._commit(batch.finish())
         return len(due)
 
     def _wake(self, batch: _Batch, timer: StoredTimer) -> None:

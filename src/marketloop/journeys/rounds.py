@@ -1,7 +1,7 @@
 """A background thread that runs rounds of work: the stream processor's and the journey runner's loop.
 
 After a round that handled something, the next starts at once; after an idle
-round, after `poll_seconds`; after a failure (logged, nothing half-done was
+round, after `poll_seconds` or as soon as `wake` is called; after a failure (logged, nothing half-done was
 committed by the caller's contract), after a pause that doubles up to 30 s.
 """
 
@@ -23,6 +23,7 @@ class Rounds:
         self._round = round
         self._poll = poll_seconds
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -43,11 +44,17 @@ class Rounds:
                 continue
             backoff = self._poll
             if handled == 0:
-                self._stop.wait(self._poll)
+                self._wake.wait(self._poll)
+                self._wake.clear()
+
+    def wake(self) -> None:
+        """Start the next round now if the thread is idle (new work was committed for it)."""
+        self._wake.set()
 
     def stop(self) -> None:
         """Stop the thread after its current round (the caller drains what is left)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None

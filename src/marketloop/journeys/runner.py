@@ -1,4 +1,5 @@
-"""The journey runner: the runtime's loop beside the stream processor (start, stop, drain), and its event reader.
+"""The journey runner: the runtime's and the outbox dispatcher's loops beside the stream processor (start, stop,
+drain), and its event reader.
 
 `JourneyEvents` reads the event log with its own committed offsets (consumer
 `journeys`): it keeps only events whose name a goal or an event wait of an
@@ -19,6 +20,7 @@ import msgspec
 from marketloop.collect.loader import Resolver
 from marketloop.core.events import Event
 from marketloop.journeys.graph import settings_of
+from marketloop.journeys.outbox import OutboxDispatcher
 from marketloop.journeys.rounds import Rounds
 from marketloop.journeys.runtime import JourneyRuntime
 from marketloop.journeys.steps import Observed, observe, partition_key
@@ -100,19 +102,47 @@ class JourneyEvents:
 
 
 class JourneyRunner:
-    """Runs rounds of entries, events and due instances in a thread; `stop` drains what is due."""
+    """Runs rounds of entries, events and due instances in one thread and the outbox dispatcher in another
+    (a slow channel does not hold up the walks); `stop` drains what is due."""
 
-    def __init__(self, runtime: JourneyRuntime, events: JourneyEvents | None, *, poll_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        runtime: JourneyRuntime,
+        events: JourneyEvents | None,
+        dispatcher: OutboxDispatcher | None = None,
+        *,
+        poll_seconds: float = 0.2,
+    ) -> None:
         self.runtime = runtime
         self.events = events
-        self._rounds = Rounds("journey runner", self.run_once, poll_seconds=poll_seconds)
+        self.dispatcher = dispatcher
+        self._rounds = Rounds("journey runner", self.walk_once, poll_seconds=poll_seconds)
+        self._dispatch = Rounds("journey dispatcher", self.dispatch_once, poll_seconds=poll_seconds)
 
-    def run_once(self) -> int:
-        """One round; returns how many fires, events and instances it handled."""
+    def walk_once(self) -> int:
+        """One round of entries, events and due instances; returns how many it handled."""
         handled = self.runtime.admit()
         if self.events is not None:
             handled += self.events.run_once()
-        return handled + self.runtime.advance()
+        handled += self.runtime.advance()
+        if handled:
+            self._dispatch.wake()  # what the walks queued goes out now, not at the next poll
+        return handled
+
+    def dispatch_once(self) -> int:
+        """Send one batch of the outbox; the settled instances are walked on at once."""
+        sent = self.dispatcher.dispatch_once() if self.dispatcher is not None else 0
+        if sent:
+            self._rounds.wake()
+        return sent
+
+    def run_once(self) -> int:
+        """One round of both; returns how many fires, events, instances and touches it handled."""
+        return self.walk_once() + self.dispatch_once()
+
+    def wake(self) -> None:
+        """New trigger fires were committed: admit them now."""
+        self._rounds.wake()
 
     def drain(self) -> int:
         total = 0
@@ -125,8 +155,11 @@ class JourneyRunner:
 
     def start(self) -> None:
         self._rounds.start()
+        if self.dispatcher is not None:
+            self._dispatch.start()
 
     def stop(self) -> None:
-        """Stop the thread, then run what is due now (drain on SIGTERM)."""
+        """Stop the threads, then run what is due now (drain on SIGTERM)."""
         self._rounds.stop()
+        self._dispatch.stop()
         self.drain()

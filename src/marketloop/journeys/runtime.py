@@ -1,45 +1,69 @@
-"""The journey runtime (旅程运行): trigger fires in, customers through the steps, touches out.
+"""The journey runtime (旅程运行): customers in, through the steps, touches into the outbox.
 
-One round (`run_once`) does three things, each committed through
-`JourneyStore.apply` in transactions that keep it exactly-once:
+One round does three things, each committed through `JourneyStore.apply` in
+transactions that keep it exactly-once:
 
-1. entries: every active journey whose entry names a trigger consumes that
-   trigger's new rows of `trigger_fires` (the stream processor's outbox); the
-   consumed fire id is written in the same transaction as the new instance, so
-   a fire lets a customer in once, across restarts and concurrent runners
-   (fires recorded before the journey was first published are not taken);
+1. entries (`admit`): every active journey takes what its entry names:
+   - a trigger's new rows of `trigger_fires` (the stream processor's outbox):
+     the consumed fire id is written in the same transaction as the new
+     instance, so a fire lets a customer in once, across restarts and
+     concurrent runners (fires recorded before the journey was first
+     published are not taken); a schedule trigger's fire (customer `*`, a
+     `schedule` entry) lets in the entry's segment, as of that moment;
+   - a segment's members once, when the journey is first published;
    the entry's re-entry rule decides whether a customer who was in before
-   enters again;
+   enters again. A new instance is walked at once (`walk.Walker`), so its
+   first touches reach the outbox in the same transaction that admits it.
+   A batch entry (a segment, a schedule) commits in chunks; each instance
+   carries the batch as its `cause`, so a batch resumed after a crash skips
+   whoever it let in, and the batch is marked consumed with its last chunk;
 2. events (`JourneyEvents`): events from the log, read with the runtime's own
    committed offsets, end runs that reach a goal (conversion) and wake waits
    for an event; the offset moves in the same transaction;
-3. due instances: every instance whose due time has come (a new entry, an
-   ended wait, a deferred send) is walked on (`walk.Walker`).
+3. due instances (`advance`): every instance whose due time has come (an
+   ended wait, a touch the dispatcher settled) is walked on, with the settled
+   outcomes of its touches.
 
+The outbox's dispatcher (`journeys.outbox`) sends what the walks queued.
 Paused journeys neither admit nor advance anyone until resumed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
+import re
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 import orjson
 
+from marketloop.core.errors import ErrorKind, MarketloopError
+from marketloop.journeys.channels.sending import MAX_KEY, SendOutcome
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.journeys.graph import JourneyGraph, settings_of
 from marketloop.journeys.step_types import EntrySettings, GoalSettings
-from marketloop.journeys.steps import Observed, matches
-from marketloop.journeys.walk import Walker, awaited
+from marketloop.journeys.steps import SCHEDULED, Observed, matches
+from marketloop.journeys.walk import Walk, Walker, awaited
 from marketloop.ports.clock import Clock
-from marketloop.ports.journeys import FireAlreadyConsumedError, Instance, JourneyChange, JourneyRecord, LogRow
+from marketloop.ports.journeys import (
+    FireAlreadyConsumedError,
+    Instance,
+    JourneyChange,
+    JourneyRecord,
+    LogRow,
+    OutboxRow,
+)
 from marketloop.ports.realtime import StoredFire
 
 log = logging.getLogger(__name__)
+
+Audience = Callable[[str], Sequence[str]]  # segment id -> its members now (cust_no)
+_outcome = msgspec.json.Decoder(SendOutcome)
 
 
 def entry_of(graph: JourneyGraph) -> tuple[str, EntrySettings]:
@@ -49,30 +73,50 @@ def entry_of(graph: JourneyGraph) -> tuple[str, EntrySettings]:
 
 
 class JourneyRuntime:
-    """Entries from trigger fires, events for goals and waits, and walking due instances (see the module)."""
+    """Entries, events for goals and waits, and walking due instances (see the module)."""
 
-    def __init__(self, definitions: JourneyDefinitions, walker: Walker, clock: Clock, *, batch: int = 500) -> None:
+    def __init__(
+        self,
+        definitions: JourneyDefinitions,
+        walker: Walker,
+        clock: Clock,
+        *,
+        batch: int = 500,
+        chunk: int = 20_000,
+        audience: Audience | None = None,
+    ) -> None:
         self.definitions = definitions
         self.store = definitions.store
         self._walker = walker
         self._clock = clock
         self._batch = batch
+        self._chunk = chunk
+        self._audience = audience
+        self._admitted = 0
         self.failures = 0
 
     # -- entries --------------------------------------------------------------------------------
 
     def admit(self) -> int:
-        """Consume new fires of every active journey's entry trigger; returns how many fires were consumed."""
+        """Take every active journey's new entries; returns how many fires and customers were taken."""
         consumed = 0
         for record in self.definitions.active():
             graph = self.definitions.graph(record.journey_id, record.version)
             _, entry = entry_of(graph)
-            if entry.source != "trigger" or entry.trigger_id is None:
+            if entry.source == "segment":
+                consumed += self._admit_segment(record, graph, entry)
+                continue
+            if entry.trigger_id is None:  # an API entry: customers come in through `enter`
                 continue
             since = self.definitions.first_published(record.journey_id)
             fires = self.store.unconsumed_fires(record.journey_id, entry.trigger_id, since, self._batch)
             change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
             for fire in fires:
+                if fire.customer == SCHEDULED:
+                    consumed += self._commit_entries(change)
+                    change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
+                    consumed += self._admit_batch(record, graph, fire, self._members(entry), fire.context)
+                    continue
                 if fire.customer in seen:  # the re-entry rule must see the first entry committed
                     consumed += self._commit_entries(change)
                     change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
@@ -80,6 +124,109 @@ class JourneyRuntime:
                 self._enter(record, graph, fire, change)
             consumed += self._commit_entries(change)
         return consumed
+
+    def enter(self, journey_id: str, customers: Sequence[str], *, key: str, context: dict[str, Any]) -> int:
+        """Let `customers` into an active journey now (an API entry); `key` names the request, so sending it
+        again lets no one in twice. Returns how many entered (the re-entry rule may keep some out)."""
+        record = self.definitions.store.get(journey_id)
+        if record is None or record.status != "active" or record.version == 0:
+            raise MarketloopError(
+                kind=ErrorKind.CONFLICT, code="journeys.not-active", title=f"Journey {journey_id!r} is not active"
+            )
+        graph = self.definitions.graph(journey_id, record.version)
+        if entry_of(graph)[1].source != "api":
+            raise MarketloopError(
+                kind=ErrorKind.CONFLICT,
+                code="journeys.not-api-entry",
+                title=f"Journey {journey_id!r} is not entered through the API",
+                detail=f"its entry is {entry_of(graph)[1].source}",
+            )
+        now = self._clock.now()
+        marker = StoredFire(
+            fire_id=f"api:{key}",
+            trigger_id="",
+            customer=SCHEDULED,
+            partition=0,
+            fired_at=now,
+            recorded_at=now,
+            reason="api",
+            context=orjson.dumps(context),
+        )
+        if self.store.is_consumed(journey_id, marker.fire_id):
+            return 0
+        return self._admit_batch(record, graph, marker, customers, marker.context)
+
+    def _members(self, entry: EntrySettings) -> Sequence[str]:
+        if self._audience is None or entry.segment_id is None:
+            raise RuntimeError("a batch entry needs its segment and the segment audience")  # refused at publish
+        return self._audience(entry.segment_id)
+
+    def _admit_segment(self, record: JourneyRecord, graph: JourneyGraph, entry: EntrySettings) -> int:
+        """A segment entry lets in the segment's members once, when the journey is first published."""
+        since = self.definitions.first_published(record.journey_id)
+        marker = StoredFire(
+            fire_id=f"segment:{entry.segment_id}:{since.isoformat()}",
+            trigger_id="",
+            customer=SCHEDULED,
+            partition=0,
+            fired_at=since,
+            recorded_at=since,
+            reason="segment",
+        )
+        if self.store.is_consumed(record.journey_id, marker.fire_id):
+            return 0
+        return self._admit_batch(record, graph, marker, self._members(entry), b"{}")
+
+    def _admit_batch(
+        self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, customers: Sequence[str], context: bytes
+    ) -> int:
+        """Let a batch in, `chunk` customers per transaction, in order; the batch is consumed with the last chunk.
+
+        A writer thread commits chunk n while chunk n + 1 is built (the database works outside the GIL);
+        chunk n + 1 is handed over only once chunk n committed, so a failure stops the batch there."""
+        chunks = self._batch_chunks(record, graph, fire, customers, context)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="journey-batch") as writer:
+            pending: Future[None] | None = None
+            try:
+                for change in chunks:
+                    if pending is not None:
+                        pending.result()
+                    pending = writer.submit(self.store.apply, change)
+                if pending is not None:
+                    pending.result()
+            except FireAlreadyConsumedError:  # another runner finished the batch meanwhile
+                return 0
+        return self._admitted
+
+    def _batch_chunks(
+        self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, customers: Sequence[str], context: bytes
+    ) -> Iterator[JourneyChange]:
+        _, entry = entry_of(graph)
+        now = self._clock.now()
+        latest = self.store.latest_runs(record.journey_id)
+        todo = []
+        for customer in sorted(set(customers)):
+            previous = latest.get(customer)
+            if previous is None or (previous.cause != fire.fire_id and _may_enter(entry, previous, now)):
+                todo.append((customer, previous.run + 1 if previous else 1))
+        data = orjson.dumps({"fire_id": fire.fire_id, "context": orjson.loads(context)})
+        entry_id, _ = entry_of(graph)
+        templates: dict[int, _Template | None] = {}
+        for start in range(0, max(len(todo), 1), self._chunk):
+            change = JourneyChange(fire_journey=record.journey_id)
+            for customer, run in todo[start : start + self._chunk]:
+                if run not in templates:
+                    templates[run] = self._template(record, graph, entry_id, run, data, fire.fire_id, now)
+                template = templates[run]
+                if template is not None and template.fits(customer):
+                    template.add(customer, change)
+                else:
+                    self._start(record, graph, entry_id, customer, run, data, fire.fire_id, change, now)
+            if start + self._chunk >= len(todo):
+                change.fires.append(fire)
+                log.info("journey %s lets in %d customers (%s)", record.journey_id, len(todo), fire.fire_id)
+                self._admitted = len(todo)
+            yield change
 
     def _commit_entries(self, change: JourneyChange) -> int:
         """Commit a batch of entries; when a fire in it was taken meanwhile (another runner), one by one."""
@@ -95,6 +242,7 @@ class JourneyRuntime:
             single = JourneyChange(fire_journey=change.fire_journey, fires=[fire])
             single.instances = [i for i in change.instances if i.customer == fire.customer]
             single.log = [r for r in change.log if r.customer == fire.customer]
+            single.outbox = [r for r in change.outbox if r.customer == fire.customer]
             try:
                 self.store.apply(single)
                 done += 1
@@ -104,24 +252,82 @@ class JourneyRuntime:
 
     def _enter(self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, change: JourneyChange) -> None:
         now = self._clock.now()
-        entry_id, entry = entry_of(graph)
+        _, entry = entry_of(graph)
         previous = self.store.latest_instance(record.journey_id, fire.customer)
         change.fires.append(fire)
         if _may_enter(entry, previous, now):
-            instance = Instance(
-                journey_id=record.journey_id,
-                customer=fire.customer,
-                run=(previous.run + 1) if previous else 1,
-                version=record.version,
-                step=entry_id,
-                status="active",
-                due_at=now,
-                entered_at=now,
-                updated_at=now,
-                data=orjson.dumps({"fire_id": fire.fire_id, "context": orjson.loads(fire.context)}),
-            )
-            change.instances.append(instance)
-            change.log.append(_row(instance, entry_id, "entered", now, fire.fire_id))
+            run = (previous.run + 1) if previous else 1
+            data = orjson.dumps({"fire_id": fire.fire_id, "context": orjson.loads(fire.context)})
+            self._start(record, graph, entry_of(graph)[0], fire.customer, run, data, fire.fire_id, change, now)
+
+    def _start(
+        self,
+        record: JourneyRecord,
+        graph: JourneyGraph,
+        entry_id: str,
+        customer: str,
+        run: int,
+        data: bytes,
+        cause: str,
+        change: JourneyChange,
+        now: datetime,
+    ) -> Walk | None:
+        """A new run at the entry, walked at once: its first touches are queued with it (None: the walk failed)."""
+        instance = Instance(
+            journey_id=record.journey_id,
+            customer=customer,
+            run=run,
+            version=record.version,
+            step=entry_id,
+            status="active",
+            due_at=now,
+            entered_at=now,
+            updated_at=now,
+            data=data,
+            cause=cause,
+        )
+        # the entry's "entered" is the instance itself (its `cause`, `entered_at`): no step-log row
+        return self._walk_into(change, graph, instance, now, {})
+
+    def _template(
+        self,
+        record: JourneyRecord,
+        graph: JourneyGraph,
+        entry_id: str,
+        run: int,
+        data: bytes,
+        cause: str,
+        now: datetime,
+    ) -> _Template | None:
+        """A batch's customers enter with the same context at the same time: until a step reads the customer
+        (a branch on facts, a split), their walks are the same but for the customer. Walk a stand-in once;
+        None when the walk read the customer (then each customer is walked)."""
+        change = JourneyChange()
+        walked = self._start(record, graph, entry_id, STAND_IN, run, data, cause, change, now)
+        if walked is None or walked.personal:
+            return None
+        return _Template(instance=change.instances[0], log=change.log, outbox=change.outbox)
+
+    def _walk_into(
+        self,
+        change: JourneyChange,
+        graph: JourneyGraph,
+        instance: Instance,
+        now: datetime,
+        settled: dict[str, SendOutcome],
+    ) -> Walk | None:
+        try:
+            walked: Walk = self._walker.walk(graph, instance, now, settled)
+        except Exception:
+            # A defect in one run must not stop every other: it is retried after a minute, loudly.
+            self.failures += 1
+            log.exception("journey %s failed for customer %s", instance.journey_id, instance.customer)
+            change.instances.append(replace(instance, due_at=now + timedelta(minutes=1)))
+            return None
+        change.instances.append(walked.finish())
+        change.log.extend(walked.log)
+        change.outbox.extend(walked.outbox)
+        return walked
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -176,28 +382,99 @@ class JourneyRuntime:
         active = [record.journey_id for record in self.definitions.active()]
         if not active:
             return 0
-        # One transaction for the batch: a crash before it repeats the walks, and their sends
-        # answer "sent before" from the delivery ledger (idempotency keys), so nothing is sent twice.
+        # One transaction for the batch: a crash before it repeats the walks, and the touches they
+        # queue again are already in the outbox under the same keys, so nothing is sent twice.
+        now = self._clock.now()
+        due = self.store.due(active, now, self._batch)
+        keys = [key for instance in due if (key := _sending(instance)) is not None]
+        settled = {key: _outcome.decode(found) for key, found in self.store.outcomes(keys).items()} if keys else {}
         change = JourneyChange()
-        due = self.store.due(active, self._clock.now(), self._batch)
         for instance in due:
-            try:
-                graph = self.definitions.graph(instance.journey_id, instance.version)
-                result = self._walker.walk(graph, instance, self._clock.now())
-            except Exception:
-                # A defect in one run must not stop every other: it is retried after a minute, loudly.
-                self.failures += 1
-                log.exception("journey %s failed for customer %s", instance.journey_id, instance.customer)
-                change.instances.append(replace(instance, due_at=self._clock.now() + timedelta(minutes=1)))
-                continue
-            change.instances.append(result.finish())
-            change.log.extend(result.log)
+            graph = self.definitions.graph(instance.journey_id, instance.version)
+            self._walk_into(change, graph, instance, now, settled)
         if change.instances:
             self.store.apply(change)
         return len(due)
 
     def next_due(self) -> datetime | None:
         return self.store.next_due([record.journey_id for record in self.definitions.active()])
+
+
+STAND_IN = "@@ml-customer@@"  # the customer of a template walk: replaced by each customer's id
+_STAND_IN = STAND_IN.encode()
+_PLAIN = re.compile(r"[A-Za-z0-9_.:@\-]{1,64}")  # ids that read the same in JSON, keys and text
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Template:
+    """A stand-in's walk from the entry; `add` writes the same rows for a customer (see `_template`)."""
+
+    instance: Instance
+    log: list[LogRow]
+    outbox: list[OutboxRow]
+
+    @functools.cached_property
+    def _room(self) -> int:
+        longest = max((len(row.key) for row in self.outbox), default=0)
+        return MAX_KEY - 4 - (longest - len(STAND_IN))
+
+    def fits(self, customer: str) -> bool:
+        """The customer's rows are the stand-in's with the id replaced (a plain id; keys stay unhashed)."""
+        return len(customer) <= self._room and _PLAIN.fullmatch(customer) is not None and STAND_IN not in customer
+
+    def add(self, customer: str, change: JourneyChange) -> None:
+        i, raw = self.instance, customer.encode()
+        change.instances.append(
+            Instance(
+                journey_id=i.journey_id,
+                customer=customer,
+                run=i.run,
+                version=i.version,
+                step=i.step,
+                status=i.status,
+                due_at=i.due_at,
+                entered_at=i.entered_at,
+                updated_at=i.updated_at,
+                data=i.data.replace(_STAND_IN, raw),
+                cause=i.cause,
+            )
+        )
+        change.log.extend(
+            LogRow(
+                journey_id=r.journey_id,
+                version=r.version,
+                customer=customer,
+                run=r.run,
+                step=r.step,
+                kind=r.kind,
+                at=r.at,
+                detail=r.detail.replace(STAND_IN, customer),
+            )
+            for r in self.log
+        )
+        change.outbox.extend(
+            OutboxRow(
+                key=o.key.replace(STAND_IN, customer),
+                journey_id=o.journey_id,
+                version=o.version,
+                customer=customer,
+                run=o.run,
+                step=o.step,
+                channel=o.channel,
+                request=o.request.replace(_STAND_IN, raw),
+                created_at=o.created_at,
+                not_before=o.not_before,
+            )
+            for o in self.outbox
+        )
+
+
+def _sending(instance: Instance) -> str | None:
+    """The outbox key of the touch a settled instance was waiting for (cheap test before decoding)."""
+    if b'"sending"' not in instance.data:
+        return None
+    key = msgspec.json.decode(instance.data).get("sending")
+    return key if isinstance(key, str) else None
 
 
 def _may_enter(entry: EntrySettings, previous: Instance | None, now: datetime) -> bool:

@@ -23,28 +23,13 @@ from datetime import timedelta
 
 from marketloop.journeys.graph import JourneyGraph, Step, parse_journey, settings_of
 from marketloop.journeys.step_types import GoalSettings, SplitSettings
-from marketloop.journeys.walk import split_experiment
+from marketloop.journeys.walk import HOLDOUT, split_experiment, split_plan
 from marketloop.ports.clock import Clock
-from marketloop.ports.experiments import Experiment, ExperimentRepository, JourneySplits, SplitVersion, VariantPlan
+from marketloop.ports.experiments import Experiment, ExperimentRepository, JourneySplits, SplitVersion
 from marketloop.ports.journeys import JourneyStore
 
-HOLDOUT = "holdout"
 DEFAULT_WINDOW_DAYS = 30
 _GOAL_LENGTH = 64
-
-
-def split_plan(settings: SplitSettings) -> list[VariantPlan]:
-    """The variants and shares (in %) a split assigns by: weights share what the holdout leaves, then the holdout.
-
-    The same plan as the walk's split step (`walk._split`), in the same order, so
-    `variant_for(experiment_id, split_plan(settings), customer)` is the walk's answer.
-    """
-    total = sum(v.weight for v in settings.variants)
-    share = (100.0 - settings.holdout_percent) / total
-    plans = [VariantPlan(name=v.name, share=v.weight * share) for v in settings.variants]
-    if settings.holdout_percent > 0:
-        plans.append(VariantPlan(name=HOLDOUT, share=settings.holdout_percent))
-    return plans
 
 
 class SplitExperiments:

@@ -18,7 +18,8 @@ import msgspec
 from marketloop.journeys.triggers import EventMatch, PropertyFilter
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Channel = Literal["sms", "push", "wecom", "wechat", "email", "webhook", "inapp", "rm_task", "call", "best"]
+# the names `marketloop serve` configures its channels under (`app.channels`); "best": the learned preference
+Channel = Literal["sms", "push", "wecom", "wechat", "email", "webhook", "inapp", "rm", "call", "best"]
 
 
 class _Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -26,7 +27,15 @@ class _Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class EntrySettings(_Settings):
-    """How customers enter: a trigger's fires, a segment's members (at publish or on entering), a schedule, the API."""
+    """How customers enter (进入方式):
+
+    - `trigger`: each fire of `trigger_id` lets its customer in (an event, a sequence, an absence, a
+      segment entered / exited, an attribute change, a date, an API trigger);
+    - `segment`: the members of `segment_id` when the journey is first published, once;
+    - `schedule`: at each fire of the schedule (cron) trigger `trigger_id`, the members of `segment_id`
+      at that moment (a scheduled batch, 定时批量);
+    - `api`: the customers a caller names (`POST /v1/journeys/{id}/entries`).
+    """
 
     source: Literal["trigger", "segment", "schedule", "api"]
     trigger_id: str | None = None
@@ -92,6 +101,24 @@ class ExitSettings(_Settings):
     reason: str = ""
 
 
+class JourneyCap(_Settings):
+    """At most `limit` touches of this journey per customer per `period` (on one channel, or on all)."""
+
+    limit: Annotated[int, msgspec.Meta(ge=0)]
+    period: Literal["day", "week", "month"]
+    channel: Literal["sms", "push", "wecom", "wechat", "email", "inapp", "call", "rm"] | None = None  # a channel kind
+    purposes: list[Literal["marketing", "service", "risk"]] = msgspec.field(default_factory=lambda: ["marketing"])
+
+
+class JourneyPolicy(_Settings):
+    """The journey's own contact rules (旅程触达规则), on top of the bank's: its priority when several
+    journeys want the same customer the same day, its frequency caps, and its budget in fen (分)."""
+
+    priority: int = 0
+    caps: list[JourneyCap] = []
+    budget_fen: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class StepType:
     """One kind of step. `listener` steps (goals) watch the whole journey and need no incoming edge."""
@@ -124,10 +151,10 @@ def _none(_: object) -> list[tuple[str, str]]:
 
 
 def _check_entry(settings: EntrySettings) -> list[tuple[str, str]]:
-    needs = {"trigger": ("trigger_id", settings.trigger_id), "segment": ("segment_id", settings.segment_id)}
-    if settings.source in needs and needs[settings.source][1] is None:
-        field = needs[settings.source][0]
-        return [(f"/{field}", f"an entry from a {settings.source} names its {field}")]
+    needs = {"trigger": ("trigger_id",), "segment": ("segment_id",), "schedule": ("trigger_id", "segment_id")}
+    for field in needs.get(settings.source, ()):
+        if getattr(settings, field) is None:
+            return [(f"/{field}", f"an entry from a {settings.source} names its {field}")]
     return []
 
 

@@ -4,16 +4,20 @@
 can now: a wait stores its due time on the instance (durable: the runner picks
 it up when due, after any restart), a branch reads the entry's event and the
 customer's facts, a split asks the experiments' `variant_for` (the same
-customer always lands in the same group), a send calls the send service with a
-key that names the touch (`<journey>:v<version>:<run>:<step>:<customer>`), so a
-walk repeated after a crash never reaches the customer twice, a goal or an
-exit ends the run. Everything that happened is returned as step-log rows for
-the caller to commit together with the instance.
+customer always lands in the same group), a send queues the touch in the
+outbox under a key that names it (`<journey>:v<version>:<run>:<step>:<customer>`)
+and the instance waits (`sending`) until the dispatcher settles it; walked
+again with the settled outcome, the send moves on (`sent`), or to the next
+wave of its fallback, or out by `suppressed` / `failed`. A goal or an exit
+ends the run. Everything that happened is returned as step-log rows and
+outbox rows for the caller to commit together with the instance (a
+transactional outbox: a walk repeated after a crash queues nothing twice).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -24,44 +28,40 @@ import msgspec
 
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
-from marketloop.core.errors import MarketloopError
 from marketloop.experiments.assignment import variant_for
 from marketloop.journeys.channels.sending import BEST, MAX_KEY, Message, SendOutcome, SendRequest, SendStatus
 from marketloop.journeys.graph import JourneyGraph, Step, settings_of
-from marketloop.journeys.step_types import BranchSettings, SendSettings, SplitSettings, WaitSettings
+from marketloop.journeys.outbox import reached
+from marketloop.journeys.policy.rules import Cap, Period
+from marketloop.journeys.step_types import BranchSettings, JourneyPolicy, SendSettings, SplitSettings, WaitSettings
 from marketloop.journeys.steps import Observed, lookup, matches
 from marketloop.journeys.triggers import EventMatch
-from marketloop.ports.channels import DeliveryStatus
 from marketloop.ports.experiments import VariantPlan
-from marketloop.ports.journeys import Instance, LogRow
+from marketloop.ports.journeys import Instance, LogRow, OutboxRow
 
-Sender = Callable[[SendRequest], SendOutcome]
 # customer -> {"profile": {field: value}, "tags": {tag: value}} (see `journeys.facts`)
 Facts = Callable[[str], Mapping[str, Any]]
 
+_KINDS = {kind.value: kind for kind in ChannelKind}
+_SPACE = re.compile(r"\s")
+HOLDOUT = "holdout"
 MAX_STEPS = 100  # a walk is bounded; loops go through waits, so this is never reached by a valid graph
-RETRY_LATER = timedelta(minutes=1)
-_LATER = {SendStatus.DEFERRED, SendStatus.THROTTLED, SendStatus.RETRYING, SendStatus.DUPLICATE}
-# ledger states of a touch the provider took: a DUPLICATE answer in one of them means "sent before"
-_REACHED = frozenset(
-    s.value
-    for s in (
-        DeliveryStatus.ACCEPTED,
-        DeliveryStatus.DELIVERED,
-        DeliveryStatus.OPENED,
-        DeliveryStatus.CLICKED,
-        DeliveryStatus.UNSUBSCRIBED,
-    )
-)
 
 
 @dataclass(kw_only=True)
 class Walk:
-    """The instance as the walk left it, and what happened on the way."""
+    """The instance as the walk found it, where the walk left it (`step`, `status`, `due_at`), and what
+    happened on the way (step log, outbox rows)."""
 
     instance: Instance
     data: dict[str, Any]
+    step: str
+    status: str
+    due_at: datetime | None
+    updated_at: datetime
     log: list[LogRow] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+    personal: bool = False  # the walk read the customer (facts, a split, a hashed key): not a template
 
     def note(self, step: str, kind: str, at: datetime, detail: str = "") -> None:
         i = self.instance
@@ -78,8 +78,34 @@ class Walk:
             )
         )
 
+    def move(self, step: str, status: str, due_at: datetime | None, now: datetime) -> None:
+        self.step, self.status, self.due_at, self.updated_at = step, status, due_at, now
+
     def finish(self) -> Instance:
-        return replace(self.instance, data=msgspec.json.encode(self.data))
+        i = self.instance
+        return Instance(
+            journey_id=i.journey_id,
+            customer=i.customer,
+            run=i.run,
+            version=i.version,
+            step=self.step,
+            status=self.status,
+            due_at=self.due_at,
+            entered_at=i.entered_at,
+            updated_at=self.updated_at,
+            data=msgspec.json.encode(self.data),
+            cause=i.cause,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Graph:
+    """What a walk reads of a graph, worked out once per graph: steps by id, their typed settings, the caps."""
+
+    graph: JourneyGraph
+    steps: dict[str, Step]
+    settings: dict[str, Any]
+    caps: tuple[Cap, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,45 +124,74 @@ class _End:
     detail: str = ""
 
 
-_Result = _Move | _Stay | _End
+@dataclass(frozen=True, kw_only=True)
+class _Sending:
+    key: str
+
+
+_Result = _Move | _Stay | _End | _Sending
 
 
 class Walker:
-    """Runs steps; `send` is the channels' send service, `facts` reads a customer's profile and tags."""
+    """Runs steps; `facts` reads a customer's profile and tags (see the module docstring)."""
 
-    def __init__(self, send: Sender, facts: Facts | None = None) -> None:
-        self._send = send
+    def __init__(self, facts: Facts | None = None) -> None:
         self._facts = facts
+        self._graphs: dict[int, _Graph] = {}
 
-    def walk(self, graph: JourneyGraph, instance: Instance, now: datetime) -> Walk:
-        walk = Walk(instance=instance, data=msgspec.json.decode(instance.data))
-        by_id = {step.id: step for step in graph.steps}
+    def _graph(self, graph: JourneyGraph) -> _Graph:
+        found = self._graphs.get(id(graph))
+        if found is None or found.graph is not graph:
+            steps = {step.id: step for step in graph.steps}
+            settings = {step.id: settings_of(step) for step in graph.steps}
+            found = _Graph(graph=graph, steps=steps, settings=settings, caps=journey_caps(graph.policy))
+            self._graphs[id(graph)] = found
+        return found
+
+    def walk(
+        self, graph: JourneyGraph, instance: Instance, now: datetime, settled: Mapping[str, SendOutcome] | None = None
+    ) -> Walk:
+        """Walk on from the instance's step; `settled`: outcomes of its queued touches, by outbox key."""
+        known = self._graph(graph)
+        walk = Walk(
+            instance=instance,
+            data=msgspec.json.decode(instance.data),
+            step=instance.step,
+            status=instance.status,
+            due_at=instance.due_at,
+            updated_at=instance.updated_at,
+        )
         for _ in range(MAX_STEPS):
-            step = by_id[walk.instance.step]
-            result = self._run(graph, step, walk, now)
+            step = known.steps[walk.step]
+            result = self._run(known, step, walk, now, settled or {})
             if isinstance(result, _Stay):
-                walk.instance = replace(walk.instance, status="waiting", due_at=result.until, updated_at=now)
+                walk.move(step.id, "waiting", result.until, now)
+                return walk
+            if isinstance(result, _Sending):
+                walk.data["sending"] = result.key
+                walk.move(step.id, "sending", None, now)
                 return walk
             if isinstance(result, _End):
                 walk.note(step.id, result.kind, now, result.detail)
-                walk.instance = replace(walk.instance, status="done", due_at=None, updated_at=now)
+                walk.move(step.id, "done", None, now)
                 return walk
             target = step.next[result.outcome]
-            walk.instance = replace(walk.instance, step=target, status="active", due_at=now, updated_at=now)
+            walk.move(target, "active", now, now)
             walk.note(target, "entered", now, f"{step.id}.{result.outcome}")
         return walk  # left active and due: the next round goes on
 
-    def _run(self, graph: JourneyGraph, step: Step, walk: Walk, now: datetime) -> _Result:
+    def _run(self, known: _Graph, step: Step, walk: Walk, now: datetime, settled: Mapping[str, SendOutcome]) -> _Result:
+        settings = known.settings[step.id]
         if step.type == "entry":
             return _Move(outcome="next")
         if step.type == "wait":
-            return _wait(step, settings_of(step), walk, now)
+            return _wait(step, settings, walk, now)
         if step.type == "branch":
-            return _Move(outcome=self._branch(settings_of(step), walk))
+            return _Move(outcome=self._branch(settings, walk))
         if step.type == "split":
-            return _Move(outcome=_split(graph, step, settings_of(step), walk, now))
+            return _Move(outcome=_split(known.graph, step, settings, walk, now))
         if step.type == "send":
-            return self._deliver(step, settings_of(step), walk, now)
+            return _deliver(known, step, settings, walk, now, settled)
         if step.type == "goal":
             return _End(kind="converted", detail="reached")
         return _End(kind="exited", detail=str(step.settings.get("reason", "")))
@@ -144,8 +199,10 @@ class Walker:
     def _branch(self, settings: BranchSettings, walk: Walk) -> str:
         context = walk.data.get("context", {})
         facts: Mapping[str, Any] = {}
-        if self._facts is not None and any(c.on != "event" for c in settings.conditions):
-            facts = self._facts(walk.instance.customer)
+        if any(c.on != "event" for c in settings.conditions):
+            walk.personal = True
+            if self._facts is not None:
+                facts = self._facts(walk.instance.customer)
         for condition in settings.conditions:
             if condition.on == "event":
                 values = dict(context.get("properties") or {}) | dict(context.get("payload") or {})
@@ -158,46 +215,86 @@ class Walker:
                 return condition.name
         return "else"
 
-    def _deliver(self, step: Step, settings: SendSettings, walk: Walk, now: datetime) -> _Result:
-        channels = [settings.channel] if settings.channel == BEST else [settings.channel, *settings.fallback]
-        waves: dict[str, int] = walk.data.setdefault("waves", {})
-        outcome = "failed"
-        for index in range(waves.get(step.id, 0), len(channels)):
-            waves[step.id] = index
-            result = self._send_wave(step, settings, walk, channels[index], index)
-            if result.status is SendStatus.DUPLICATE and result.code in _REACHED:
-                # sent before (a walk repeated after a crash between the send and its commit): record it once
-                result = replace(result, status=SendStatus.SENT)
-            if result.status in _LATER:
-                return _Stay(until=result.retry_at or now + RETRY_LATER)
-            if result.status is SendStatus.SENT:
-                walk.note(step.id, "sent", now, f"{channels[index]} {result.idempotency_key}")
-                return _Move(outcome="sent")
-            outcome = "suppressed" if result.status is SendStatus.SUPPRESSED else "failed"
-            walk.note(step.id, outcome, now, f"{channels[index]} {result.code}: {result.reason}".strip())
-        return _Move(outcome=outcome)
 
-    def _send_wave(self, step: Step, settings: SendSettings, walk: Walk, channel: str, index: int) -> SendOutcome:
-        instance = walk.instance
-        key = touch_key(instance, step.id) + (f":f{index}" if index else "")
-        context = walk.data.get("context", {})
-        request = SendRequest(
-            idempotency_key=key,
-            customer=instance.customer,
-            channel=channel,
-            message=Message(text=settings.template, variables=_variables(settings.variables, context)),
-            addresses=_addresses(context),
-            purpose=Purpose(settings.purpose),
-            campaign=instance.journey_id,
-            journey=instance.journey_id,
-            candidates=tuple(settings.fallback) if channel == BEST else (),
+def _deliver(
+    known: _Graph,
+    step: Step,
+    settings: SendSettings,
+    walk: Walk,
+    now: datetime,
+    settled: Mapping[str, SendOutcome],
+) -> _Result:
+    """The send step: each wave (the channel, then its fallback) queued in turn until one is sent."""
+    channels = [settings.channel] if settings.channel == BEST else [settings.channel, *settings.fallback]
+    waves: dict[str, int] = walk.data.setdefault("waves", {})
+    outcome = "failed"
+    for index in range(waves.get(step.id, 0), len(channels)):
+        waves[step.id] = index
+        request = _request(known, step, settings, walk, channels[index], index)
+        result = settled.get(request.idempotency_key)
+        if result is None:
+            walk.personal = walk.personal or walk.instance.customer not in request.idempotency_key
+            walk.outbox.append(_queued(walk.instance, step.id, request, now))
+            return _Sending(key=request.idempotency_key)
+        walk.data.pop("sending", None)
+        if reached(result):
+            # sent before (a dispatch repeated after a crash between the send and its settling): sent once
+            result = replace(result, status=SendStatus.SENT)
+        if result.status is SendStatus.SENT:
+            walk.note(step.id, "sent", now, f"{result.channel or channels[index]} {result.idempotency_key}")
+            return _Move(outcome="sent")
+        outcome = "suppressed" if result.status is SendStatus.SUPPRESSED else "failed"
+        walk.note(step.id, outcome, now, f"{result.channel or channels[index]} {result.code}: {result.reason}".strip())
+    return _Move(outcome=outcome)
+
+
+def _request(known: _Graph, step: Step, settings: SendSettings, walk: Walk, channel: str, index: int) -> SendRequest:
+    instance = walk.instance
+    context = walk.data.get("context", {})
+    policy = known.graph.policy
+    return SendRequest(
+        idempotency_key=touch_key(instance, step.id) + (f":f{index}" if index else ""),
+        customer=instance.customer,
+        channel=channel,
+        message=Message(text=settings.template, variables=_variables(settings.variables, context)),
+        addresses=_addresses(context),
+        purpose=Purpose(settings.purpose),
+        campaign=instance.journey_id,
+        journey=instance.journey_id,
+        priority=policy.priority,
+        candidates=tuple(settings.fallback) if channel == BEST else (),
+        caps=known.caps,
+        budget_fen=policy.budget_fen,
+    )
+
+
+def _queued(instance: Instance, step_id: str, request: SendRequest, now: datetime) -> OutboxRow:
+    return OutboxRow(
+        key=request.idempotency_key,
+        journey_id=instance.journey_id,
+        version=instance.version,
+        customer=instance.customer,
+        run=instance.run,
+        step=step_id,
+        channel=request.channel,
+        request=msgspec.json.encode(request),
+        created_at=now,
+        not_before=now,
+    )
+
+
+def journey_caps(policy: JourneyPolicy) -> tuple[Cap, ...]:
+    """The journey's own frequency caps (counted per journey), on top of the bank's global ones."""
+    return tuple(
+        Cap(
+            limit=cap.limit,
+            period=Period(cap.period),
+            channel=None if cap.channel is None else ChannelKind(cap.channel),
+            purposes=frozenset(Purpose(p) for p in cap.purposes),
+            per_campaign=True,
         )
-        try:
-            return self._send(request)
-        except MarketloopError as error:  # bad input (a missing variable): this touch fails, the journey goes on
-            return SendOutcome(
-                idempotency_key=key, status=SendStatus.FAILED, channel=channel, code=error.code, reason=error.title
-            )
+        for cap in policy.caps
+    )
 
 
 def holds(where: list[Any], values: Mapping[str, Any]) -> bool:
@@ -208,7 +305,7 @@ def holds(where: list[Any], values: Mapping[str, Any]) -> bool:
 
 def touch_key(instance: Instance, step_id: str) -> str:
     key = f"{instance.journey_id}:v{instance.version}:{instance.run}:{step_id}:{instance.customer}"
-    if len(key) + 4 <= MAX_KEY and not any(c.isspace() for c in key):
+    if len(key) + 4 <= MAX_KEY and _SPACE.search(key) is None:
         return key
     digest = hashlib.sha256(instance.customer.encode()).hexdigest()[:32]
     return f"{instance.journey_id}:v{instance.version}:{instance.run}:{step_id}:h{digest}"
@@ -229,8 +326,7 @@ def _variables(variables: Mapping[str, str], context: Mapping[str, Any]) -> dict
 
 def _addresses(context: Mapping[str, Any]) -> dict[ChannelKind, str]:
     given = lookup(context, "payload.addresses") or lookup(context, "properties.addresses") or {}
-    kinds = {kind.value: kind for kind in ChannelKind}
-    return {kinds[k]: str(v) for k, v in given.items() if k in kinds} if isinstance(given, Mapping) else {}
+    return {_KINDS[k]: str(v) for k, v in given.items() if k in _KINDS} if isinstance(given, Mapping) else {}
 
 
 def _wait(step: Step, settings: WaitSettings, walk: Walk, now: datetime) -> _Result:
@@ -264,15 +360,22 @@ def _split(graph: JourneyGraph, step: Step, settings: SplitSettings, walk: Walk,
     chosen: dict[str, str] = walk.data.setdefault("variants", {})
     if step.id in chosen:
         return chosen[step.id]
+    walk.personal = True
+    name = variant_for(split_experiment(graph.id, step.id, settings.seed), split_plan(settings), walk.instance.customer)
+    chosen[step.id] = name
+    walk.note(step.id, "assigned", now, name)
+    return name
+
+
+def split_plan(settings: SplitSettings) -> list[VariantPlan]:
+    """The variants and shares (in %) a split assigns by: the weights share what the holdout leaves, then the
+    holdout. The experiment registered for the split (`journeys.split_experiments`) uses the same plan."""
     total = sum(v.weight for v in settings.variants)
     share = (100.0 - settings.holdout_percent) / total
     plans = [VariantPlan(name=v.name, share=v.weight * share) for v in settings.variants]
     if settings.holdout_percent > 0:
-        plans.append(VariantPlan(name="holdout", share=settings.holdout_percent))
-    name = variant_for(split_experiment(graph.id, step.id, settings.seed), plans, walk.instance.customer)
-    chosen[step.id] = name
-    walk.note(step.id, "assigned", now, name)
-    return name
+        plans.append(VariantPlan(name=HOLDOUT, share=settings.holdout_percent))
+    return plans
 
 
 def split_experiment(journey_id: str, step_id: str, seed: str) -> str:

@@ -48,8 +48,9 @@ class VersionRecord:
 class Instance:
     """One customer's run (`run` counts re-entries from 1) of one journey, pinned to `version`.
 
-    `status`: `active` (to be advanced at `due_at`), `waiting` (a wait or a deferred send, until
-    `due_at`), `done`. `data` is JSON: the entry's context, split assignments, the awaited event.
+    `status`: `active` (to be advanced at `due_at`), `waiting` (a wait, until `due_at`), `sending`
+    (a touch is in the outbox; due again when the dispatcher settles it), `done`. `data` is JSON: the
+    entry's context, split assignments, the awaited event, the touch it is sending.
     """
 
     journey_id: str
@@ -62,6 +63,7 @@ class Instance:
     entered_at: datetime
     updated_at: datetime
     data: bytes = b"{}"
+    cause: str = ""  # what let the customer in: the trigger fire id, or the batch entry's id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +80,29 @@ class LogRow:
     detail: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class OutboxRow:
+    """A touch a walk decided to make (发送队列): written with the instance that made it, sent by the dispatcher.
+
+    `key` is the touch's idempotency key (primary key: a walk repeated after a crash adds nothing);
+    `request` the encoded `SendRequest`. `outcome` (encoded `SendOutcome`) is set when it is settled.
+    """
+
+    key: str
+    journey_id: str
+    version: int
+    customer: str
+    run: int
+    step: str
+    channel: str
+    request: bytes
+    created_at: datetime
+    status: str = "queued"  # queued, done
+    not_before: datetime | None = None
+    attempts: int = 0
+    outcome: bytes | None = None
+
+
 @dataclass(kw_only=True)
 class JourneyChange:
     """One transaction's worth of runtime changes.
@@ -85,6 +110,7 @@ class JourneyChange:
     `fires`: recorded as consumed by `fire_journey` first; the whole change is refused with
     `FireAlreadyConsumedError` when any of them was consumed before. `offset` set: (consumer, partition, after, offset)
     moves an event-log offset like the stream processor's commit (`OffsetMovedError` when it moved).
+    `outbox`: the touches the walks in this change queued, committed with them (transactional outbox).
     """
 
     instances: list[Instance] = field(default_factory=list)
@@ -92,6 +118,7 @@ class JourneyChange:
     fire_journey: str = ""
     fires: list[StoredFire] = field(default_factory=list)
     offset: tuple[str, int, int, int] | None = None
+    outbox: list[OutboxRow] = field(default_factory=list)  # inserted unless the key is there (a repeated walk)
 
 
 class JourneyStore(Protocol):
@@ -142,7 +169,35 @@ class JourneyStore(Protocol):
         ...
 
     def counts(self, journey_id: str) -> dict[str, dict[str, int]]:
-        """Per step: the step-log counts by kind, and `waiting` (instances now waiting there)."""
+        """Per step: the step-log counts by kind, and `waiting` / `sending` (instances now there)."""
+        ...
+
+    def entries(self, journey_id: str) -> dict[int, int]:
+        """Runs started, per version (each run is one entry: the entry step writes no step-log row)."""
         ...
 
     def next_due(self, journey_ids: Collection[str]) -> datetime | None: ...
+
+    def is_consumed(self, journey_id: str, fire_id: str) -> bool:
+        """Whether the journey consumed this fire (or batch entry) before."""
+        ...
+
+    def latest_runs(self, journey_id: str) -> dict[str, Instance]:
+        """Each customer's newest run of the journey (the re-entry rule of a batch entry; its `cause` tells a
+        batch resumed after a crash which customers it let in already)."""
+        ...
+
+    def queued(self, until: datetime, limit: int) -> builtins.list[OutboxRow]:
+        """Queued outbox rows whose `not_before` is at or before `until`, oldest first."""
+        ...
+
+    def settle(
+        self, done: Collection[tuple[OutboxRow, bytes]], later: Collection[tuple[str, datetime]], at: datetime
+    ) -> None:
+        """In one transaction: `done` rows get their outcome and their instance (still `sending`) is due at `at`;
+        `later` rows stay queued until the given time (deferred, throttled, retrying)."""
+        ...
+
+    def outcomes(self, keys: Collection[str]) -> dict[str, bytes]:
+        """The settled outcomes of these outbox keys (missing: not settled yet)."""
+        ...

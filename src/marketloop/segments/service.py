@@ -214,6 +214,11 @@ class SegmentService:
         self._repository.add_snapshot(snapshot)
         return snapshot
 
+    def members(self, segment_id: str) -> builtins.list[str]:
+        """The segment's members now, kept as a snapshot (what a batch journey let in stays on record)."""
+        snapshot = self.materialise(segment_id)
+        return self._warehouse.members_of(segment_id, snapshot.snapshot_at, scope=EVERYTHING)
+
     def snapshots(self, segment_id: str) -> builtins.list[Snapshot]:
         self.get(segment_id)
         return self._repository.snapshots(segment_id)

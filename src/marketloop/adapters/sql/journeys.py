@@ -1,4 +1,4 @@
-"""The journey runtime's store on SQL: journeys, versions, instances, consumed fires and the step log.
+"""The journey runtime's store on SQL: journeys, versions, instances, consumed fires, the step log and the outbox.
 
 `apply` is one transaction; the consumed fire is inserted with ON CONFLICT DO
 NOTHING and a zero row count aborts it (the fire was consumed before).
@@ -8,7 +8,9 @@ Works on SQLite (embedded) and PostgreSQL.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+import functools
+import operator
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from marketloop.ports.journeys import (
     Instance,
     JourneyChange,
     JourneyRecord,
+    OutboxRow,
     VersionRecord,
 )
 from marketloop.ports.realtime import OffsetMovedError, StoredFire
@@ -61,8 +64,37 @@ journey_instances = sa.Table(
     sa.Column("entered_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("data", sa.Text, nullable=False),
-    sa.Index("ix_journey_instances_due", "status", "due_at"),
+    sa.Column("cause", sa.String(400), nullable=False, server_default=""),
+    # open instances only have a due time (done and sending: NULL), so "due" is an ordered range scan
+    sa.Index(
+        "ix_journey_instances_due_at",
+        "due_at",
+        "journey_id",
+        "customer",
+        sqlite_where=sa.text("due_at IS NOT NULL"),
+        postgresql_where=sa.text("due_at IS NOT NULL"),
+    ),
     sa.Index("ix_journey_instances_customer", "customer", "status"),
+)
+
+journey_outbox = sa.Table(
+    "journey_outbox",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("journey_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("customer", sa.String(200), nullable=False),
+    sa.Column("run", sa.Integer, nullable=False),
+    sa.Column("step", sa.String(40), nullable=False),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_journey_outbox_queued", "status", "not_before"),
 )
 
 journey_consumed_fires = sa.Table(
@@ -88,7 +120,7 @@ journey_step_log = sa.Table(
     sa.Index("ix_journey_step_log_journey", "journey_id", "step", "kind"),
 )
 
-_OPEN = ("active", "waiting")
+_OPEN = ("active", "waiting", "sending")
 
 
 def _journey(row: sa.RowMapping) -> JourneyRecord:
@@ -125,10 +157,57 @@ def _instance(row: sa.RowMapping) -> Instance:
         entered_at=as_utc(row["entered_at"]),
         updated_at=as_utc(row["updated_at"]),
         data=row["data"].encode(),
+        cause=row["cause"],
     )
 
 
-def _instance_row(instance: Instance) -> dict[str, Any]:
+def _outbox(row: sa.RowMapping) -> OutboxRow:
+    return OutboxRow(
+        key=row["key"],
+        journey_id=row["journey_id"],
+        version=int(row["version"]),
+        customer=row["customer"],
+        run=int(row["run"]),
+        step=row["step"],
+        channel=row["channel"],
+        request=row["request"].encode(),
+        created_at=as_utc(row["created_at"]),
+        status=row["status"],
+        not_before=as_utc(row["not_before"]),
+        attempts=int(row["attempts"]),
+        outcome=None if row["outcome"] is None else row["outcome"].encode(),
+    )
+
+
+def _row_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row dict as the positional tuple of `names` (in C: `itemgetter`)."""
+    getter = operator.itemgetter(*names)
+    if len(names) == 1:
+        return lambda row: (getter(row),)
+    return getter
+
+
+def _outbox_row(row: OutboxRow, time: Callable[[datetime], Any]) -> dict[str, Any]:
+    at = time(row.created_at)
+    return {
+        "key": row.key,
+        "journey_id": row.journey_id,
+        "version": row.version,
+        "customer": row.customer,
+        "run": row.run,
+        "step": row.step,
+        "channel": row.channel,
+        "request": row.request.decode(),
+        "status": row.status,
+        "not_before": time(row.not_before) if row.not_before is not None else at,
+        "attempts": row.attempts,
+        "outcome": None if row.outcome is None else row.outcome.decode(),
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def _instance_row(instance: Instance, time: Callable[[datetime], Any]) -> dict[str, Any]:
     return {
         "journey_id": instance.journey_id,
         "customer": instance.customer,
@@ -136,15 +215,16 @@ def _instance_row(instance: Instance) -> dict[str, Any]:
         "version": instance.version,
         "step": instance.step,
         "status": instance.status,
-        "due_at": None if instance.due_at is None else as_utc(instance.due_at),
-        "entered_at": as_utc(instance.entered_at),
-        "updated_at": as_utc(instance.updated_at),
+        "due_at": None if instance.due_at is None else time(instance.due_at),
+        "entered_at": time(instance.entered_at),
+        "updated_at": time(instance.updated_at),
         "data": instance.data.decode(),
+        "cause": instance.cause,
     }
 
 
 class SqlJourneyStore(_Dialect):
-    """`JourneyStore` on the journey tables of migration 0012."""
+    """`JourneyStore` on the journey tables of migrations 0012 and 0015 (the outbox)."""
 
     def save(self, record: JourneyRecord) -> None:
         row = {
@@ -243,7 +323,7 @@ class SqlJourneyStore(_Dialect):
         table = journey_instances.c
         query = (
             journey_instances.select()
-            .where(table.status.in_(_OPEN), table.due_at <= as_utc(until), table.journey_id.in_(sorted(journey_ids)))
+            .where(table.due_at <= as_utc(until), table.status.in_(_OPEN), table.journey_id.in_(sorted(journey_ids)))
             .order_by(table.due_at, table.journey_id, table.customer)
             .limit(limit)
         )
@@ -285,17 +365,15 @@ class SqlJourneyStore(_Dialect):
                 self._consume(connection, change.fire_journey, fire)
             if change.offset is not None:
                 _move_offset(connection, *change.offset)
-            for instance in change.instances:
-                insert = self.insert(journey_instances).values(**_instance_row(instance))
-                kept = ("version", "step", "status", "due_at", "updated_at", "data")
-                connection.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=["journey_id", "customer", "run"], set_={k: insert.excluded[k] for k in kept}
-                    )
-                )
+            time = self._time
+            if change.instances:
+                self._bulk(connection, "instances", [_instance_row(i, time) for i in change.instances])
+            if change.outbox:
+                self._bulk(connection, "outbox", [_outbox_row(row, time) for row in change.outbox])
             if change.log:
-                connection.execute(
-                    journey_step_log.insert(),
+                self._bulk(
+                    connection,
+                    "log",
                     [
                         {
                             "journey_id": r.journey_id,
@@ -305,11 +383,117 @@ class SqlJourneyStore(_Dialect):
                             "step": r.step,
                             "kind": r.kind,
                             "detail": r.detail,
-                            "at": as_utc(r.at),
+                            "at": time(r.at),
                         }
                         for r in change.log
                     ],
                 )
+
+    def _bulk(self, connection: sa.Connection, what: str, rows: builtins.list[dict[str, Any]]) -> None:
+        """Many rows through the driver's executemany: a batch entry writes millions, and SQLAlchemy's
+        per-row parameter processing would be most of its time. Times come converted (`_time`)."""
+        sql, getter = self._statements[what]
+        connection.exec_driver_sql(sql, rows if getter is None else [getter(row) for row in rows])
+
+    @functools.cached_property
+    def _statements(self) -> dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]]:
+        insert = self.insert(journey_instances)
+        kept = ("version", "step", "status", "due_at", "updated_at", "data")
+        statements = {
+            "instances": insert.on_conflict_do_update(
+                index_elements=["journey_id", "customer", "run"], set_={k: insert.excluded[k] for k in kept}
+            ),
+            "outbox": self.insert(journey_outbox).on_conflict_do_nothing(index_elements=["key"]),
+            "log": journey_step_log.insert().values(
+                {c.name: sa.bindparam(c.name) for c in journey_step_log.c if c.name != "id"}
+            ),
+        }
+        found: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]] = {}
+        for what, statement in statements.items():
+            compiled = statement.compile(dialect=self._engine.dialect)
+            names = tuple(compiled.positiontup or ())
+            found[what] = (str(compiled), _row_getter(names) if compiled.positional else None)
+        return found
+
+    @functools.cached_property
+    def _time(self) -> Callable[[datetime], Any]:
+        """A time as the driver takes it: SQLite stores SQLAlchemy's text form, PostgreSQL the datetime."""
+        if self._engine.dialect.name == "sqlite":
+            # a batch writes the same few times millions of times: convert each once
+            return functools.lru_cache(maxsize=4096)(lambda at: as_utc(at).strftime("%Y-%m-%d %H:%M:%S.%f"))
+        return as_utc
+
+    def is_consumed(self, journey_id: str, fire_id: str) -> bool:
+        table = journey_consumed_fires.c
+        query = sa.select(table.fire_id).where(table.journey_id == journey_id, table.fire_id == fire_id)
+        with self._engine.connect() as connection:
+            return connection.execute(query).first() is not None
+
+    def entries(self, journey_id: str) -> dict[int, int]:
+        table = journey_instances.c
+        query = sa.select(table.version, sa.func.count()).where(table.journey_id == journey_id).group_by(table.version)
+        with self._engine.connect() as connection:
+            return {int(version): int(count) for version, count in connection.execute(query)}
+
+    def latest_runs(self, journey_id: str) -> dict[str, Instance]:
+        table = journey_instances.c
+        query = journey_instances.select().where(table.journey_id == journey_id).order_by(table.customer, table.run)
+        with self._engine.connect() as connection:
+            return {row["customer"]: _instance(row) for row in connection.execute(query).mappings()}
+
+    def queued(self, until: datetime, limit: int) -> builtins.list[OutboxRow]:
+        table = journey_outbox.c
+        query = (
+            journey_outbox.select()
+            .where(table.status == "queued", table.not_before <= as_utc(until))
+            .order_by(table.not_before, table.key)
+            .limit(limit)
+        )
+        with self._engine.connect() as connection:
+            return [_outbox(row) for row in connection.execute(query).mappings()]
+
+    def settle(
+        self, done: Collection[tuple[OutboxRow, bytes]], later: Collection[tuple[str, datetime]], at: datetime
+    ) -> None:
+        box, runs = journey_outbox.c, journey_instances.c
+        moment = as_utc(at)
+        with self._engine.begin() as connection:
+            if done:
+                connection.execute(
+                    journey_outbox.update()
+                    .where(box.key == sa.bindparam("b_key"), box.status == "queued")
+                    .values(status="done", outcome=sa.bindparam("b_outcome"), updated_at=moment),
+                    [{"b_key": row.key, "b_outcome": outcome.decode()} for row, outcome in done],
+                )
+                connection.execute(
+                    journey_instances.update()
+                    .where(
+                        runs.journey_id == sa.bindparam("b_journey"),
+                        runs.customer == sa.bindparam("b_customer"),
+                        runs.run == sa.bindparam("b_run"),
+                        runs.status == "sending",
+                    )
+                    .values(status="active", due_at=moment, updated_at=moment),
+                    [{"b_journey": r.journey_id, "b_customer": r.customer, "b_run": r.run} for r, _ in done],
+                )
+            if later:
+                connection.execute(
+                    journey_outbox.update()
+                    .where(box.key == sa.bindparam("b_key"), box.status == "queued")
+                    .values(not_before=sa.bindparam("b_when"), attempts=box.attempts + 1, updated_at=moment),
+                    [{"b_key": key, "b_when": as_utc(when)} for key, when in later],
+                )
+
+    def outcomes(self, keys: Collection[str]) -> dict[str, bytes]:
+        table = journey_outbox.c
+        ordered, found = sorted(keys), dict[str, bytes]()
+        with self._engine.connect() as connection:
+            for start in range(0, len(ordered), 500):
+                query = sa.select(table.key, table.outcome).where(
+                    table.key.in_(ordered[start : start + 500]), table.status == "done"
+                )
+                found |= {key: outcome.encode() for key, outcome in connection.execute(query) if outcome is not None}
+        return found
 
     def _consume(self, connection: sa.Connection, journey_id: str, fire: StoredFire) -> None:
         inserted = connection.execute(
@@ -332,12 +516,12 @@ class SqlJourneyStore(_Dialect):
             for step, kind, count in rows:
                 found.setdefault(step, {})[kind] = int(count)
             waiting = connection.execute(
-                sa.select(table.step, sa.func.count())
-                .where(table.journey_id == journey_id, table.status == "waiting")
-                .group_by(table.step)
+                sa.select(table.step, table.status, sa.func.count())
+                .where(table.journey_id == journey_id, table.status.in_(("waiting", "sending")))
+                .group_by(table.step, table.status)
             )
-            for step, count in waiting:
-                found.setdefault(step, {})["waiting"] = int(count)
+            for step, status, count in waiting:
+                found.setdefault(step, {})[status] = int(count)
         return found
 
 

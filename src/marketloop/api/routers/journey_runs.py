@@ -102,6 +102,31 @@ def resume_journey(journey_id: str, journeys: Journeys, _: Publisher) -> Respons
     return _json(journeys.resume(journey_id))
 
 
+class EntryRequest(BaseModel):
+    customers: list[str] = Field(min_length=1, max_length=100_000, description="Customer numbers (OneIDs) to let in.")
+    key: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^\S+$",
+        description="Names this request: sending it again lets no one in twice.",
+    )
+    context: dict[str, Any] = Field(
+        default_factory=dict, description="The entry's context, as `payload` for templates."
+    )
+
+
+@router.post(
+    "/{journey_id}/entries",
+    summary="Let customers into an active journey whose entry is `api` (API 进入)",
+    description="Each customer enters once per `key` (the re-entry rule applies); their first touches are in the "
+    "outbox when this answers. Needs `journeys:publish`: it reaches customers.",
+)
+def enter_journey(journey_id: str, body: EntryRequest, request: Request, _: Publisher) -> Response:
+    runtime = container(request).journey_runner.runtime
+    entered = runtime.enter(journey_id, body.customers, key=body.key, context={"payload": body.context})
+    return _json({"journey_id": journey_id, "key": body.key, "entered": entered})
+
+
 @router.get("/{journey_id}/counts", summary="Per step: entered, waiting, sent, suppressed, failed, converted, exited")
 def journey_counts(journey_id: str, journeys: Journeys, _: Reader) -> Response:
     return _json(journeys.counts(journey_id))
