@@ -225,3 +225,38 @@ def test_a_journey_split_report_needs_no_upload(world: World) -> None:
         assert [r.variant for r in service.compare([SPLIT_ID])][:1] == ["push"]
     finally:
         con.close()
+
+
+def test_a_goal_value_gives_a_journey_split_revenue_per_customer_and_its_welch_lift(world: World) -> None:
+    _publish(world, _journey({"variants": [{"name": "push"}], "holdout_percent": 50}))
+    log = [_row(f"c{i}", "split", "assigned", "push" if i % 2 else "holdout") for i in range(40)]
+    # push buyers spend 1,000 to 1,900 yuan; holdout buyers 100 to 280; one conversion without a value counts 0
+    log += [_row(f"c{i}", "goal", "converted", f"m{i} value={1000.0 + 50 * i!r}", days=1) for i in range(1, 40, 2)]
+    log += [_row(f"c{i}", "goal", "converted", f"m{i} value={100.0 + 10 * i!r}", days=1) for i in range(0, 40, 4)]
+    log += [_row("c2", "goal", "converted", "m2b", days=2)]
+    log += [_row("c1", "goal", "converted", "late value=99999.0", days=40)]  # outside the window: not counted
+    SqlJourneyStore(world.engine).apply(JourneyChange(log=log))
+    split = world.splits.outcomes(SPLIT_ID, window_days=30)
+    assert split is not None
+    assert split.metrics == ("converted", "revenue")
+    revenue = dict(split.outcomes.select("cust_no", "revenue").iter_rows())
+    assert (revenue["c1"], revenue["c2"], revenue["c4"], revenue["c6"]) == (1050.0, 0.0, 140.0, 0.0)
+    con = duckdb.connect()
+    try:
+        warehouse = DuckDBExperimentWarehouse(lambda: con, threading.Lock())
+        service = ExperimentService(
+            world.repository, warehouse, world.clock, channel_costs={}, journey_splits=world.splits
+        )
+        results = service.results(SPLIT_ID)
+        money = next(m for m in results.analysis.metrics if m.metric == "revenue")
+        assert [m.metric for m in results.analysis.metrics] == ["converted", "revenue"]
+        assert money.kind == "continuous"
+        assert "Welch" in money.test
+        means = {v.variant: v.mean for v in money.variants}
+        assert means["push"] == pytest.approx(sum(1000.0 + 50 * i for i in range(1, 40, 2)) / 20)
+        assert means["holdout"] == pytest.approx(sum(100.0 + 10 * i for i in range(0, 40, 4)) / 20)
+        push = next(v for v in money.variants if v.variant == "push")
+        assert push.comparison is not None
+        assert push.significant
+    finally:
+        con.close()

@@ -19,6 +19,7 @@ from marketloop.adapters.sql.journeys import SqlJourneyStore
 from marketloop.adapters.sql.realtime import SqlStreamStore
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import ConsentStatus, Purpose
+from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.events import Event
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
 from marketloop.journeys.channels.service import SendService
@@ -44,7 +45,29 @@ from marketloop.testing.eventlog import MemoryEventLog
 
 # 10:00 in Shanghai on a Monday: outside the default SMS quiet hours
 MORNING = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
-ADDRESSES = {"push": "token-{c}", "sms": "1380000{c}"}
+ADDRESSES = {"push": "token-{c}", "sms": "1380000{c}", "call": "1390000{c}"}
+
+
+@dataclass
+class Tags:
+    """A `TagWriter` over a dict: the static tags `update` steps set (tag -> customer -> value)."""
+
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    static: set[str] = field(default_factory=lambda: {"journey_vip", "follow_up"})
+    writes: int = 0
+
+    def assign(self, name: str, cust_no: str, value: str | None, *, at: datetime) -> bool:
+        if name not in self.static:
+            raise MarketloopError(kind=ErrorKind.NOT_FOUND, code="tags.not-found", title=f"No tag {name!r}")
+        current = self.values.setdefault(name, {})
+        if current.get(cust_no) == value:
+            return False
+        self.writes += 1
+        if value is None:
+            current.pop(cust_no, None)
+        else:
+            current[cust_no] = value
+        return True
 
 
 @dataclass
@@ -58,6 +81,9 @@ class Channels:
     consent_store: InMemoryConsentStore = field(default_factory=InMemoryConsentStore)
     push: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("push", ChannelKind.PUSH))
     sms: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("sms", ChannelKind.SMS))
+    rm: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("rm", ChannelKind.RM))
+    webhook: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("webhook", ChannelKind.CALL))
+    tags: Tags = field(default_factory=lambda: Tags())
     facts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     segments: dict[str, list[str]] = field(default_factory=dict)  # segment id -> members (batch entries)
 
@@ -68,7 +94,10 @@ class Channels:
         consent = ConsentService(self.consent_store, self.clock)
         policy = ContactPolicyService(self.history, self.lists, consent, self.clock, policy=DEFAULT_POLICY)
         registry = ChannelRegistry(
-            [ConfiguredChannel(name=c.name, kind=c.kind, channel=c, description="fake") for c in (self.push, self.sms)]
+            [
+                ConfiguredChannel(name=c.name, kind=c.kind, channel=c, description="fake")
+                for c in (self.push, self.sms, self.rm, self.webhook)
+            ]
         )
         return SendService(registry, self.ledger, policy, self.clock, sms=SmsDress(signature="【示例银行】"))
 
@@ -78,7 +107,7 @@ class Channels:
 
     def grant(self, customer: str) -> None:
         consent = ConsentService(self.consent_store, self.clock)
-        for kind in (ChannelKind.PUSH, ChannelKind.SMS):
+        for kind in (ChannelKind.PUSH, ChannelKind.SMS, ChannelKind.CALL):
             consent.record(customer, kind, Purpose.MARKETING, ConsentStatus.GRANTED, source="app_settings")
 
 
@@ -131,7 +160,7 @@ def build(engine: sa.Engine, clock: FrozenClock, channels: Channels, log: Memory
     runtime = JourneyRuntime(definitions, Walker(channels.facts_of), clock, audience=channels.audience)
     events = JourneyEvents(runtime, log, SqlStreamStore(engine))
     sends = channels.sends()
-    dispatcher = OutboxDispatcher(definitions.store, sends.send_many, sends.send, clock)
+    dispatcher = OutboxDispatcher(definitions.store, sends.send_many, sends.send, clock, tags=channels.tags)
     return World(
         engine=engine,
         clock=clock,

@@ -56,7 +56,24 @@ def test_a_valid_journey_parses_and_outcomes_follow_the_settings() -> None:
 
 def test_every_step_type_describes_its_settings_and_outcomes() -> None:
     described = {d["type"]: d for d in describe_step_types()}
-    assert set(described) == {"entry", "wait", "branch", "split", "send", "goal", "exit"}
+    assert set(described) == {
+        "entry",
+        "wait",
+        "branch",
+        "split",
+        "send",
+        "update",
+        "rm_task",
+        "webhook",
+        "goal",
+        "exit",
+    }
+    assert [described[t]["outcomes"] for t in ("update", "rm_task", "webhook")] == [
+        ["done", "failed"],
+        ["created", "failed"],
+        ["sent", "failed"],
+    ]
+    assert described["rm_task"]["title"].startswith("客户经理任务")
     send = described["send"]
     assert send["outcomes"] == ["sent", "suppressed", "failed"]
     schema = send["settings_schema"]

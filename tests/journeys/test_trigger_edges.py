@@ -162,7 +162,18 @@ def test_cli_create_list_test_and_errors(
 def test_journey_step_types_and_validation_over_http(client: TestClient, container: Container) -> None:
     reader = grant(container.access, "analyst")
     types = client.get("/v1/journeys/step-types", headers=reader).json()
-    assert [t["type"] for t in types] == ["entry", "wait", "branch", "split", "send", "goal", "exit"]
+    assert [t["type"] for t in types] == [
+        "entry",
+        "wait",
+        "branch",
+        "split",
+        "send",
+        "update",
+        "rm_task",
+        "webhook",
+        "goal",
+        "exit",
+    ]
     journey = {
         "id": "welcome",
         "name": "代发客户欢迎",

@@ -287,7 +287,7 @@ class Container:
         runtime = JourneyRuntime(self.journeys, walker, self.clock, audience=self.segments.members)
         events = JourneyEvents(runtime, self.log, SqlStreamStore(self.engine), resolver=self.identity)
         sends = self.channels.sends
-        dispatcher = OutboxDispatcher(self.journeys.store, sends.send_many, sends.send, self.clock)
+        dispatcher = OutboxDispatcher(self.journeys.store, sends.send_many, sends.send, self.clock, tags=self.tags)
         runner = JourneyRunner(runtime, events, dispatcher, poll_seconds=self.settings.stream.poll_seconds)
         self.processor.on_fires(runner.wake)
         return runner

@@ -40,7 +40,6 @@ from marketloop.ports.experiments import (
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 METRICS = ("converted", "revenue", "aum")
-JOURNEY_METRICS = ("converted",)  # a journey records conversions (goals reached), not their money
 COVARIATES = {"converted": "pre_revenue", "revenue": "pre_revenue", "aum": "pre_aum"}
 
 
@@ -185,7 +184,7 @@ class ExperimentService:
             raise invalid(
                 "cuped-unavailable",
                 "CUPED needs a pre-period revenue or AUM",
-                f"{experiment_id} is a journey split: its journey records conversions, not their money",
+                f"{experiment_id} is a journey split: its journey records no pre-period money",
             )
         looks = [look.customers for look in self._repository.looks(experiment_id)]
         analysis = _analysis(experiment, outcomes, looks, metrics, cuped=cuped)
@@ -222,7 +221,7 @@ class ExperimentService:
         if self._journey_splits is not None:
             found = self._journey_splits.outcomes(experiment_id, window_days=experiment.window_days)
             if found is not None:
-                return found.outcomes, found.touch_counts, JOURNEY_METRICS
+                return found.outcomes, found.touch_counts, found.metrics
         outcomes = self._warehouse.outcomes(experiment_id, goal=experiment.goal, window_days=experiment.window_days)
         return outcomes, self._warehouse.touch_counts(experiment_id), METRICS
 

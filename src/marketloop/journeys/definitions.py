@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 
 from marketloop.core.errors import ErrorKind, MarketloopError
-from marketloop.journeys.graph import JourneyGraph, parse_journey
+from marketloop.journeys.graph import JourneyGraph, JourneyGraphError, parse_journey
+from marketloop.journeys.holdouts import holdout_problems
 from marketloop.journeys.split_experiments import SplitExperiments
 from marketloop.ports.audit import AuditRecorder
 from marketloop.ports.clock import Clock
@@ -94,10 +95,22 @@ class JourneyDefinitions:
     def publish(self, journey_id: str, *, by: str = "") -> JourneyView:
         """The draft becomes the next immutable version (validated again) and the journey is active.
 
+        Refused (`journeys.holdout-exits-early`) when a split's holdout can exit before the goal's window is
+        over (`holdouts.holdout_problems`): its report would overstate the lift.
+
         Its split steps become (or update) experiments; publishing again repeats that, so it is idempotent.
         """
         record = self._record_of(journey_id)
-        parse_journey(record.draft)  # validated again: the rules may have changed since it was saved
+        graph = parse_journey(record.draft)  # validated again: the rules may have changed since it was saved
+        problems = holdout_problems(graph)
+        if problems:
+            raise JourneyGraphError(
+                kind=ErrorKind.INVALID,
+                code="journeys.holdout-exits-early",
+                title="A holdout leaves the journey before its conversions are counted",
+                detail="; ".join(f"{p.pointer}: {p.detail}" for p in problems[:5]),
+                errors=problems,
+            )
         version = self.store.publish(journey_id, record.draft, self._clock.now(), by)
         if self._splits is not None:
             self._splits.register(self.store, journey_id)

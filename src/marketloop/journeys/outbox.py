@@ -12,6 +12,10 @@ the ledger answers "sent before" and nothing reaches the customer twice.
 
 Bad input in one touch (a template variable the context lacks) fails that
 touch with its reason; the others in the batch are sent.
+
+Rows of the outbox channel `actions.UPDATE` are tag updates, not touches:
+they are performed through the `TagWriter` (idempotent: the same value again
+changes nothing) and settled the same way, `sent` when done.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from datetime import datetime, timedelta
 import msgspec
 
 from marketloop.core.errors import MarketloopError
+from marketloop.journeys.actions import UPDATE, perform_update
 from marketloop.journeys.channels.sending import SendOutcome, SendRequest, SendStatus
 from marketloop.ports.channels import DeliveryStatus
 from marketloop.ports.clock import Clock
-from marketloop.ports.journeys import JourneyStore, OutboxRow
+from marketloop.ports.journeys import JourneyStore, OutboxRow, TagWriter
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +68,21 @@ class OutboxDispatcher:
     """Sends queued outbox rows in batches and settles them (see the module docstring)."""
 
     def __init__(
-        self, store: JourneyStore, send_many: SendMany, send_one: SendOne, clock: Clock, *, batch: int = 500
+        self,
+        store: JourneyStore,
+        send_many: SendMany,
+        send_one: SendOne,
+        clock: Clock,
+        *,
+        batch: int = 500,
+        tags: TagWriter | None = None,
     ) -> None:
         self._store = store
         self._send_many = send_many
         self._send_one = send_one
         self._clock = clock
         self._batch = batch
+        self._tags = tags
 
     def dispatch_once(self) -> int:
         """Send one batch of due rows; returns how many rows it took."""
@@ -77,7 +90,7 @@ class OutboxDispatcher:
         rows = self._store.queued(now, self._batch)
         if not rows:
             return 0
-        outcomes = self._send([_request.decode(row.request) for row in rows])
+        outcomes = self._perform(rows, now)
         done: list[tuple[OutboxRow, bytes]] = []
         later: list[tuple[str, datetime]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
@@ -87,6 +100,12 @@ class OutboxDispatcher:
                 later.append((row.key, outcome.retry_at or now + RETRY_LATER))
         self._store.settle(done, later, self._clock.now())
         return len(rows)
+
+    def _perform(self, rows: list[OutboxRow], now: datetime) -> list[SendOutcome]:
+        """Each row's outcome, in order: touches sent in one batch, tag updates performed one by one."""
+        touches = [row for row in rows if row.channel != UPDATE]
+        sent = iter(self._send([_request.decode(row.request) for row in touches]) if touches else [])
+        return [next(sent) if row.channel != UPDATE else perform_update(self._tags, row.request, now) for row in rows]
 
     def _send(self, requests: list[SendRequest]) -> list[SendOutcome]:
         try:

@@ -11,7 +11,7 @@ answer is each customer's path: the step log the real runtime would write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,12 +19,14 @@ from typing import Any
 import msgspec
 import orjson
 
+from marketloop.journeys.actions import UPDATE
 from marketloop.journeys.channels.sending import SendOutcome, SendRequest, SendStatus
-from marketloop.journeys.graph import JourneyGraph
-from marketloop.journeys.runtime import entry_of
+from marketloop.journeys.graph import JourneyGraph, settings_of
+from marketloop.journeys.runtime import conversion_detail, entry_of
+from marketloop.journeys.step_types import GoalSettings
 from marketloop.journeys.steps import Observed, matches
 from marketloop.journeys.walk import Walker, awaited
-from marketloop.ports.journeys import Instance
+from marketloop.ports.journeys import Instance, OutboxRow
 
 MAX_ROUNDS = 50
 
@@ -78,15 +80,35 @@ def _one(graph: JourneyGraph, test: RehearsalCustomer, start: datetime) -> Custo
         result = walker.walk(graph, instance, now, settled)
         path.steps += [{"step": r.step, "kind": r.kind, "detail": r.detail} for r in result.log]
         instance = result.finish()
-        if instance.status == "sending":  # the touch it queued is answered at once
-            settled |= {row.key: send(msgspec.json.decode(row.request, type=SendRequest)) for row in result.outbox}
+        if instance.status == "sending":  # the touch or update it queued is answered at once
+            settled |= {row.key: _answer(row, send) for row in result.outbox}
             continue
+        if instance.status != "done" and instance.due_at is not None:
+            instance, now = _woken(graph, instance, test, path)
         if instance.status == "done" or instance.due_at is None:
             path.ended = path.steps[-1]["kind"]
             return path
-        instance, now = _woken(graph, instance, test, path)
     path.ended = "still running"
     return path
+
+
+def _answer(row: OutboxRow, send: Callable[[SendRequest], SendOutcome]) -> SendOutcome:
+    if row.channel == UPDATE:
+        return SendOutcome(idempotency_key=row.key, status=SendStatus.SENT, channel=UPDATE)
+    return send(msgspec.json.decode(row.request, type=SendRequest))
+
+
+def _ended(graph: JourneyGraph, instance: Instance, observed: Observed) -> tuple[str, str, str] | None:
+    """(step, kind, detail) when `observed` reaches a goal or matches an exit rule, as the runtime decides."""
+    for step in graph.steps:
+        if step.type == "goal":
+            goal: GoalSettings = settings_of(step)
+            if matches(goal.event, observed):
+                return step.id, "converted", conversion_detail(goal, observed)
+    for number, rule in enumerate(graph.policy.exit_on):
+        if matches(rule, observed):
+            return instance.step, "exited", f"exit_on/{number}: {rule.event}"
+    return None
 
 
 def _woken(
@@ -96,14 +118,19 @@ def _woken(
     assert instance.due_at is not None
     data = msgspec.json.decode(instance.data)
     match = awaited(data)
-    for given in test.events:
+    for number, given in enumerate(test.events):
         observed = Observed(
-            message_id="",
+            message_id=f"{test.customer}-{number}",
             name=str(given.get("event", "")),
             type="track",
             timestamp=instance.due_at,
             properties=given.get("properties") or {},
         )
+        ended = _ended(graph, instance, observed)
+        if ended is not None:
+            step, kind, detail = ended
+            path.steps.append({"step": step, "kind": kind, "detail": detail})
+            return Instance(**(instance.__dict__ | {"status": "done", "due_at": None})), instance.updated_at
         if match is not None and matches(match, observed):
             target = next(s for s in graph.steps if s.id == instance.step).next["event"]
             data.pop("wait", None)

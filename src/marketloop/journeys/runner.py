@@ -53,7 +53,7 @@ class JourneyEvents:
         self._max_batch = max_batch
 
     def listened(self) -> set[str]:
-        """Event names a goal or an event wait of a published journey listens for (`*`: any).
+        """Event names a goal, an event wait or an exit rule of a published journey listens for (`*`: any).
 
         Paused journeys listen too: a conversion or an awaited event during a pause is kept (the
         instance moves on when the journey resumes). Every version still running counts.
@@ -61,7 +61,9 @@ class JourneyEvents:
         names: set[str] = set()
         definitions = self._runtime.definitions
         for journey_id, version in definitions.store.running_versions():
-            for step in definitions.graph(journey_id, version).steps:
+            graph = definitions.graph(journey_id, version)
+            names.update(rule.event for rule in graph.policy.exit_on)
+            for step in graph.steps:
                 if step.type in ("goal", "wait") and settings_of(step).event is not None:
                     names.add(settings_of(step).event.event)
         return names

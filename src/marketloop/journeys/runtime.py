@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,7 +48,7 @@ from marketloop.journeys.channels.sending import MAX_KEY, SendOutcome
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.journeys.graph import JourneyGraph, settings_of
 from marketloop.journeys.step_types import EntrySettings, GoalSettings
-from marketloop.journeys.steps import SCHEDULED, Observed, matches
+from marketloop.journeys.steps import SCHEDULED, Observed, lookup, matches
 from marketloop.journeys.walk import Walk, Walker, awaited
 from marketloop.ports.clock import Clock
 from marketloop.ports.journeys import (
@@ -364,7 +365,11 @@ class JourneyRuntime:
             goal: GoalSettings = settings_of(step)
             in_time = goal.within is None or event.timestamp <= instance.entered_at + goal.within
             if in_time and matches(goal.event, event):
-                change.log.append(_row(instance, step.id, "converted", now, event.message_id))
+                change.log.append(_row(instance, step.id, "converted", now, conversion_detail(goal, event)))
+                return replace(instance, status="done", due_at=None, updated_at=now)
+        for number, rule in enumerate(graph.policy.exit_on):
+            if matches(rule, event):
+                change.log.append(_row(instance, instance.step, "exited", now, f"exit_on/{number}: {rule.event}"))
                 return replace(instance, status="done", due_at=None, updated_at=now)
         data: dict[str, Any] = msgspec.json.decode(instance.data)
         match = awaited(data)
@@ -467,6 +472,23 @@ class _Template:
             )
             for o in self.outbox
         )
+
+
+def conversion_detail(goal: GoalSettings, event: Observed) -> str:
+    """The `converted` row's detail: the event's message id, and ` value=<number>` when the goal names a
+    `value_property` the event holds as a number (what a split's experiment reads as revenue)."""
+    if goal.value_property is None:
+        return event.message_id
+    value = lookup(event.properties, goal.value_property)
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        log.warning("goal value %s of event %s is not a number", goal.value_property, event.message_id)
+        return event.message_id
+    return f"{event.message_id} value={float(value)!r}"
 
 
 def _sending(instance: Instance) -> str | None:

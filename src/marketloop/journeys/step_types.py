@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -91,10 +92,51 @@ class SendSettings(_Settings):
 
 
 class GoalSettings(_Settings):
-    """A conversion: when the customer does it (within `within` of entering), the journey ends and is attributed."""
+    """A conversion: when the customer does it (within `within` of entering), the journey ends and is attributed.
+
+    `value_property` names the event property that holds the conversion's money (e.g. `amount` of `buy_fund`,
+    in yuan): it is recorded with the conversion, and a split's experiment reports revenue per customer from it.
+    """
 
     event: EventMatch
     within: timedelta | None = None
+    value_property: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+
+
+class UpdateSettings(_Settings):
+    """Set (or, with `remove`, clear) the customer's value of a static tag (导入标签); the value may read the
+    entry's context (`$properties.x`). Queued in the outbox like a touch, so it is done once."""
+
+    tag: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    value: str = "true"
+    remove: bool = False
+
+
+Priority = Literal["low", "normal", "high", "urgent"]
+
+
+class RmTaskSettings(_Settings):
+    """A task for a relationship manager (客户经理任务) in the RM workbench: `queue` is the RM's id or a team
+    queue (empty: the configured default queue); `note` a template like a send's, with `variables`."""
+
+    title: Annotated[str, msgspec.Meta(max_length=150)]
+    note: str
+    queue: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    variables: dict[str, str] = {}
+    due_in: timedelta | None = None  # the task is due this long after it is created
+    priority: Priority = "normal"
+    timezone: str = "Asia/Shanghai"  # of the due time the task shows
+    purpose: Literal["marketing", "service", "risk"] = "service"
+
+
+class WebhookSettings(_Settings):
+    """A signed POST to a bank system (call-centre list, CRM) through a configured webhook channel; `payload` is a
+    template like a send's (its `body`), the `variables` go along as JSON."""
+
+    payload: str
+    channel: Name = "webhook"  # the configured webhook channel's name
+    variables: dict[str, str] = {}
+    purpose: Literal["marketing", "service", "risk"] = "marketing"
 
 
 class ExitSettings(_Settings):
@@ -117,6 +159,8 @@ class JourneyPolicy(_Settings):
     priority: int = 0
     caps: list[JourneyCap] = []
     budget_fen: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # 退出规则: the customer doing one of these while in the journey ends the run (`exited`, not a conversion)
+    exit_on: list[EventMatch] = []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +250,32 @@ def _check_send(settings: SendSettings) -> list[tuple[str, str]]:
     return []
 
 
+def _check_update(settings: UpdateSettings) -> list[tuple[str, str]]:
+    if not settings.remove and not settings.value.strip():
+        return [("/value", "an update sets a value (or removes the tag with remove: true)")]
+    return []
+
+
+def _check_rm_task(settings: RmTaskSettings) -> list[tuple[str, str]]:
+    if not settings.title.strip():
+        return [("/title", "an RM task has a title")]
+    if not settings.note.strip():
+        return [("/note", "an RM task has a note (what the RM should do)")]
+    if settings.due_in is not None and settings.due_in <= timedelta(0):
+        return [("/due_in", "an RM task is due a positive time after it is created")]
+    try:
+        ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [("/timezone", f"unknown time zone {settings.timezone!r}")]
+    return []
+
+
+def _check_webhook(settings: WebhookSettings) -> list[tuple[str, str]]:
+    if not settings.payload.strip():
+        return [("/payload", "a webhook names its payload template")]
+    return []
+
+
 STEP_TYPES: dict[str, StepType] = {
     step.name: step
     for step in (
@@ -229,6 +299,27 @@ STEP_TYPES: dict[str, StepType] = {
             settings=SendSettings,
             outcomes=lambda _: ["sent", "suppressed", "failed"],
             check=_check_send,
+        ),
+        StepType(
+            name="update",
+            title="更新标签 update",
+            settings=UpdateSettings,
+            outcomes=lambda _: ["done", "failed"],
+            check=_check_update,
+        ),
+        StepType(
+            name="rm_task",
+            title="客户经理任务 rm_task",
+            settings=RmTaskSettings,
+            outcomes=lambda _: ["created", "failed"],
+            check=_check_rm_task,
+        ),
+        StepType(
+            name="webhook",
+            title="推送外部系统 webhook",
+            settings=WebhookSettings,
+            outcomes=lambda _: ["sent", "failed"],
+            check=_check_webhook,
         ),
         StepType(
             name="goal",

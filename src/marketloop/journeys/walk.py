@@ -29,11 +29,21 @@ import msgspec
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
 from marketloop.experiments.assignment import variant_for
+from marketloop.journeys.actions import UPDATE, MissingValueError, rm_task_message, tag_update
 from marketloop.journeys.channels.sending import BEST, MAX_KEY, Message, SendOutcome, SendRequest, SendStatus
 from marketloop.journeys.graph import JourneyGraph, Step, settings_of
 from marketloop.journeys.outbox import reached
 from marketloop.journeys.policy.rules import Cap, Period
-from marketloop.journeys.step_types import BranchSettings, JourneyPolicy, SendSettings, SplitSettings, WaitSettings
+from marketloop.journeys.step_types import (
+    BranchSettings,
+    JourneyPolicy,
+    RmTaskSettings,
+    SendSettings,
+    SplitSettings,
+    UpdateSettings,
+    WaitSettings,
+    WebhookSettings,
+)
 from marketloop.journeys.steps import Observed, lookup, matches
 from marketloop.journeys.triggers import EventMatch
 from marketloop.ports.experiments import VariantPlan
@@ -190,8 +200,10 @@ class Walker:
             return _Move(outcome=self._branch(settings, walk))
         if step.type == "split":
             return _Move(outcome=_split(known.graph, step, settings, walk, now))
-        if step.type == "send":
+        if step.type in _TOUCH_OUTCOMES:
             return _deliver(known, step, settings, walk, now, settled)
+        if step.type == "update":
+            return _update(step, settings, walk, now, settled)
         if step.type == "goal":
             return _End(kind="converted", detail="reached")
         return _End(kind="exited", detail=str(step.settings.get("reason", "")))
@@ -216,25 +228,35 @@ class Walker:
         return "else"
 
 
+# per touch step type: its outcomes when the touch was sent, suppressed, failed
+_TOUCH_OUTCOMES = {
+    "send": ("sent", "suppressed", "failed"),
+    "rm_task": ("created", "failed", "failed"),
+    "webhook": ("sent", "failed", "failed"),
+}
+_Touching = SendSettings | RmTaskSettings | WebhookSettings
+
+
 def _deliver(
     known: _Graph,
     step: Step,
-    settings: SendSettings,
+    settings: _Touching,
     walk: Walk,
     now: datetime,
     settled: Mapping[str, SendOutcome],
 ) -> _Result:
-    """The send step: each wave (the channel, then its fallback) queued in turn until one is sent."""
-    channels = [settings.channel] if settings.channel == BEST else [settings.channel, *settings.fallback]
+    """A touch step: each wave (the channel, then a send's fallback) queued in turn until one is sent."""
+    sent, suppressed, failed = _TOUCH_OUTCOMES[step.type]
+    channels = _channels(settings)
     waves: dict[str, int] = walk.data.setdefault("waves", {})
-    outcome = "failed"
+    outcome = failed
     for index in range(waves.get(step.id, 0), len(channels)):
         waves[step.id] = index
-        request = _request(known, step, settings, walk, channels[index], index)
+        request = _request(known, step, settings, walk, channels[index], index, now)
         result = settled.get(request.idempotency_key)
         if result is None:
             walk.personal = walk.personal or walk.instance.customer not in request.idempotency_key
-            walk.outbox.append(_queued(walk.instance, step.id, request, now))
+            walk.outbox.append(_queued(walk.instance, step.id, request.idempotency_key, request.channel, request, now))
             return _Sending(key=request.idempotency_key)
         walk.data.pop("sending", None)
         if reached(result):
@@ -242,41 +264,91 @@ def _deliver(
             result = replace(result, status=SendStatus.SENT)
         if result.status is SendStatus.SENT:
             walk.note(step.id, "sent", now, f"{result.channel or channels[index]} {result.idempotency_key}")
-            return _Move(outcome="sent")
-        outcome = "suppressed" if result.status is SendStatus.SUPPRESSED else "failed"
-        walk.note(step.id, outcome, now, f"{result.channel or channels[index]} {result.code}: {result.reason}".strip())
+            return _Move(outcome=sent)
+        kind = "suppressed" if result.status is SendStatus.SUPPRESSED else "failed"
+        outcome = suppressed if kind == "suppressed" else failed
+        walk.note(step.id, kind, now, f"{result.channel or channels[index]} {result.code}: {result.reason}".strip())
     return _Move(outcome=outcome)
 
 
-def _request(known: _Graph, step: Step, settings: SendSettings, walk: Walk, channel: str, index: int) -> SendRequest:
+def _channels(settings: _Touching) -> list[str]:
+    if isinstance(settings, RmTaskSettings):
+        return ["rm"]
+    if isinstance(settings, WebhookSettings):
+        return [settings.channel]
+    return [settings.channel] if settings.channel == BEST else [settings.channel, *settings.fallback]
+
+
+def _request(
+    known: _Graph, step: Step, settings: _Touching, walk: Walk, channel: str, index: int, now: datetime
+) -> SendRequest:
     instance = walk.instance
     context = walk.data.get("context", {})
     policy = known.graph.policy
+    sender = ""
+    if isinstance(settings, RmTaskSettings):
+        message = rm_task_message(settings, _variables(settings.variables, context), now)
+        sender = settings.queue
+    elif isinstance(settings, WebhookSettings):
+        message = Message(text=settings.payload, variables=_variables(settings.variables, context))
+    else:
+        message = Message(text=settings.template, variables=_variables(settings.variables, context))
     return SendRequest(
         idempotency_key=touch_key(instance, step.id) + (f":f{index}" if index else ""),
         customer=instance.customer,
         channel=channel,
-        message=Message(text=settings.template, variables=_variables(settings.variables, context)),
+        message=message,
         addresses=_addresses(context),
         purpose=Purpose(settings.purpose),
         campaign=instance.journey_id,
         journey=instance.journey_id,
         priority=policy.priority,
-        candidates=tuple(settings.fallback) if channel == BEST else (),
+        sender=sender,
+        candidates=tuple(settings.fallback) if isinstance(settings, SendSettings) and channel == BEST else (),
         caps=known.caps,
         budget_fen=policy.budget_fen,
     )
 
 
-def _queued(instance: Instance, step_id: str, request: SendRequest, now: datetime) -> OutboxRow:
+def _update(
+    step: Step, settings: UpdateSettings, walk: Walk, now: datetime, settled: Mapping[str, SendOutcome]
+) -> _Result:
+    """The update step: the tag update queued in the outbox, then `done` or `failed` by its settled outcome."""
+    key = touch_key(walk.instance, step.id)
+    try:
+        update = tag_update(
+            key, walk.instance.customer, walk.instance.journey_id, settings, walk.data.get("context", {})
+        )
+    except MissingValueError as missing:
+        walk.note(step.id, "failed", now, f"{settings.tag} journeys.missing-value: the entry has no {missing}")
+        return _Move(outcome="failed")
+    result = settled.get(key)
+    if result is None:
+        walk.personal = walk.personal or walk.instance.customer not in key
+        walk.outbox.append(_queued(walk.instance, step.id, key, UPDATE, update, now))
+        return _Sending(key=key)
+    walk.data.pop("sending", None)
+    if result.status is SendStatus.SENT:
+        walk.note(
+            step.id,
+            "updated",
+            now,
+            f"{settings.tag} removed" if update.value is None else f"{settings.tag}={update.value}",
+        )
+        return _Move(outcome="done")
+    walk.note(step.id, "failed", now, f"{settings.tag} {result.code}: {result.reason}")
+    return _Move(outcome="failed")
+
+
+def _queued(instance: Instance, step_id: str, key: str, channel: str, request: object, now: datetime) -> OutboxRow:
     return OutboxRow(
-        key=request.idempotency_key,
+        key=key,
         journey_id=instance.journey_id,
         version=instance.version,
         customer=instance.customer,
         run=instance.run,
         step=step_id,
-        channel=request.channel,
+        channel=channel,
         request=msgspec.json.encode(request),
         created_at=now,
         not_before=now,

@@ -204,6 +204,7 @@ class SplitOutcomes:
 
     outcomes: pl.DataFrame  # the columns of `ExperimentWarehouse.outcomes`, one row per assigned customer
     touch_counts: pl.DataFrame  # the columns of `ExperimentWarehouse.touch_counts`
+    metrics: tuple[str, ...] = ("converted",)  # what the journey records: conversions, and revenue when valued
 
 
 class JourneySplits(Protocol):
@@ -224,7 +225,8 @@ class JourneySplits(Protocol):
         rows that come after an assignment in the same run; a sent touch reaches `delivered`, `opened` or
         `clicked` by its delivery-ledger status (idempotency key `<journey>:v<version>:<run>:<step>:<customer>`,
         fallback waves `…:f<n>`); a failed one reached no one. `converted` / `conversions` count `converted` rows
-        (goal reached) after an assignment in the same run and within `window_days` of the first. The journey
-        records no money: revenue, aum, benefit_cost and their pre-period columns are 0.
+        (goal reached) after an assignment in the same run and within `window_days` of the first. `revenue` sums the
+        money those conversions record (a goal's `value_property`), and `metrics` then includes "revenue"; the
+        journey records no other money: aum, benefit_cost and the pre-period columns are 0.
         """
         ...

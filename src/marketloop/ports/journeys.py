@@ -121,6 +121,18 @@ class JourneyChange:
     outbox: list[OutboxRow] = field(default_factory=list)  # inserted unless the key is there (a repeated walk)
 
 
+class TagWriter(Protocol):
+    """Where a journey's update step sets tags (the tag service)."""
+
+    def assign(self, name: str, cust_no: str, value: str | None, *, at: datetime) -> bool:
+        """Set (None: remove) one customer's value of the static tag `name`; whether it changed.
+
+        Idempotent: the same value again changes nothing. Raises `MarketloopError` (INVALID / NOT_FOUND) for an
+        unknown tag, a tag that is not static, or a value the tag does not take.
+        """
+        ...
+
+
 class JourneyStore(Protocol):
     """Journeys, versions and instances in the operational store."""
 

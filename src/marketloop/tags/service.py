@@ -286,6 +286,19 @@ class TagService:
         change = self._warehouse.replace(name, kept, as_of or self._clock.now())
         return ImportResult(tag=name, change=change, rejected=rejected)
 
+    def assign(self, name: str, cust_no: str, value: str | None, *, at: datetime | None = None) -> bool:
+        """Set (None: remove) one customer's value of a static tag (a journey's update step); whether it changed.
+
+        The same value again changes nothing, so repeating an assignment is harmless."""
+        tag = self.get(name)
+        if tag.kind != TagKind.STATIC:
+            raise invalid("not-static", f"{name} is a {tag.kind.value} tag", "only static tags are set one by one")
+        if value is not None and tag.values and value not in tag.values:
+            raise invalid("unknown-value", f"{name} does not take the value {value!r}", ", ".join(tag.values))
+        if value is not None and self._warehouse.unknown_customers([cust_no]):
+            raise invalid("unknown-customer", f"{cust_no!r} is not a customer", "static tags hold customers only")
+        return self._warehouse.set_value(name, cust_no, value, at or self._clock.now())
+
     def set_realtime(self, name: str, cust_no: str, value: str | None, *, at: datetime | None = None) -> bool:
         """Set (None: remove) one customer's value of a real-time tag; the stream processor's write path."""
         tag = self.get(name)

@@ -3,7 +3,8 @@
 A split step writes no experiment rows of its own. Publishing links each
 (journey, version, split step) to its experiment in `journey_split_versions`
 (migration 0013); the outcomes are then read from `journey_step_log`
-(`assigned`, `sent`, `suppressed`, `failed`, `converted` rows) and from
+(`assigned`, `sent`, `suppressed`, `failed`, `converted` rows; a conversion's money, when its goal names a
+`value_property`, is in the `converted` row's detail as ` value=<number>`) and from
 `channel_deliveries` (how far each sent touch got, by its idempotency key
 `<journey>:v<version>:<run>:<step>:<customer>`, `…:f<n>` for fallback waves).
 Both tables live in this operational store, so nothing is copied and nothing
@@ -88,7 +89,11 @@ class SqlJourneySplits(_Dialect):
         if found is None:
             return None
         first, after = found
-        return SplitOutcomes(outcomes=_outcomes(first, after, window_days), touch_counts=_touch_counts(first, after))
+        return SplitOutcomes(
+            outcomes=_outcomes(first, after, window_days),
+            touch_counts=_touch_counts(first, after),
+            metrics=_metrics(after),
+        )
 
     def _read(self, experiment_id: str) -> tuple[pl.DataFrame, pl.DataFrame] | None:
         """(first assignment of each customer, touches and conversions after an assignment in the same run)."""
@@ -181,7 +186,7 @@ def _outcomes(first: pl.DataFrame, after: pl.DataFrame, window_days: int) -> pl.
         .join(first.select("customer", "assigned_at"), on="customer")
         .filter((pl.col("at") >= pl.col("assigned_at")) & (pl.col("at") < pl.col("assigned_at") + window))
         .group_by("customer")
-        .agg(pl.len().cast(pl.Int64).alias("conversions"))
+        .agg(pl.len().cast(pl.Int64).alias("conversions"), _value().sum().alias("revenue"))
     )
     furthest = pl.col("furthest").fill_null(0)
     return (
@@ -197,9 +202,22 @@ def _outcomes(first: pl.DataFrame, after: pl.DataFrame, window_days: int) -> pl.
             *[(furthest >= rank).cast(pl.Int8).alias(stage) for stage, rank in _STAGES.items()],
             (pl.col("conversions").fill_null(0) > 0).cast(pl.Int8).alias("converted"),
             pl.col("conversions").fill_null(0),
-            *[pl.lit(0.0).alias(name) for name in _MONEY],
+            pl.col("revenue").fill_null(0.0),
+            *[pl.lit(0.0).alias(name) for name in _MONEY if name != "revenue"],
         )
     )
+
+
+def _value() -> pl.Expr:
+    """The money a `converted` row records (` value=<number>` after the message id, when the goal names a
+    `value_property`); 0 when it records none."""
+    return pl.col("detail").str.extract(r" value=(\S+)$").cast(pl.Float64, strict=False).fill_null(0.0)
+
+
+def _metrics(after: pl.DataFrame) -> tuple[str, ...]:
+    """Conversion, and revenue per customer when the journey's goal records the conversions' money."""
+    valued = after.filter((pl.col("kind") == "converted") & pl.col("detail").str.contains(" value=")).height
+    return ("converted", "revenue") if valued else ("converted",)
 
 
 def _touch_counts(first: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
