@@ -49,7 +49,7 @@ from marketloop.adapters.filelog import FileLog
 from marketloop.adapters.sql.consent import SqlConsentStore
 from marketloop.adapters.sql.contact_policy import SqlContactHistory, SqlSuppressionLists
 from marketloop.adapters.sql.deliveries import SqlDeliveryLedger
-from marketloop.adapters.sql.journeys import SqlJourneyStore, journey_instances, journey_outbox
+from marketloop.adapters.sql.journeys import SqlJourneyStore, journey_consumed_fires, journey_instances, journey_outbox
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.identity.service import IdentityService
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
@@ -90,7 +90,7 @@ def journey(journey_id: str, trigger_id: str, channel: str) -> dict[str, Any]:
     }
 
 
-def runner_for(engine: sa.Engine, clock: SystemClock) -> tuple[JourneyRunner, list[InMemoryChannel]]:
+def runner_for(engine: sa.Engine, clock: SystemClock, *, dispatch: bool) -> tuple[JourneyRunner, list[InMemoryChannel]]:
     definitions = JourneyDefinitions(SqlJourneyStore(engine), clock)
     for document in (journey("inflow", "big-inflow", "inapp"), journey("no_purchase", "no-purchase", "rm")):
         definitions.save(document)
@@ -106,7 +106,7 @@ def runner_for(engine: sa.Engine, clock: SystemClock) -> tuple[JourneyRunner, li
     sends = SendService(registry, SqlDeliveryLedger(engine), policy, clock)
     runtime = JourneyRuntime(definitions, Walker(), clock)
     dispatcher = OutboxDispatcher(definitions.store, sends.send_many, sends.send, clock)
-    return JourneyRunner(runtime, None, dispatcher, poll_seconds=0.05), channels
+    return JourneyRunner(runtime, None, dispatcher if dispatch else None, poll_seconds=0.05), channels
 
 
 def latencies(
@@ -139,7 +139,7 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     if args.oneid:
         resolver = IdentityService(MemoryIdentityStore(), FieldCipher(FieldKeys.generate()), clock)
     processor = StreamProcessor(log, store, repository, clock, poll_seconds=0.005, resolver=resolver)
-    runner, channels = runner_for(engine, clock)
+    runner, channels = runner_for(engine, clock, dispatch=not args.no_dispatch)
     processor.on_fires(runner.wake)
     received: dict[str, datetime] = {}
     processor.start()
@@ -152,6 +152,9 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         runner.stop()
     fires = {f.fire_id: f for f in store.fires(limit=10_000_000)}
     event_ms, absence_ms = latencies(engine, fires, received)
+    with engine.connect() as connection:
+        consumed = connection.execute(sa.select(sa.func.count()).select_from(journey_consumed_fires)).scalar()
+        runs = connection.execute(sa.select(sa.func.count()).select_from(journey_instances)).scalar()
     fire_ms = [
         (f.recorded_at - received[orjson.loads(f.cause)[-1]]).total_seconds() * 1000
         for f in fires.values()
@@ -168,9 +171,12 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         "events": events,
         "customers": args.customers,
         "oneid": args.oneid,
+        "dispatcher": not args.no_dispatch,
         "fires": len(fires),
+        "fires_consumed": consumed,
+        "runs": runs,  # a fire for a customer whose previous run is still open is consumed without an entry
         "outbox_rows": rows,
-        "every_fire_in_outbox": rows == len(fires),
+        "every_fire_consumed_every_run_queued": consumed == len(fires) and rows == runs,
         "sent": sum(len(c.sent) for c in channels),
         "p50_ms": round(percentile(event_ms, 0.5), 2),
         "p99_ms": round(percentile(event_ms, 0.99), 2),
@@ -179,7 +185,7 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         "baseline_fire_row_p50_ms": round(percentile(fire_ms, 0.5), 2),
         "baseline_fire_row_p99_ms": round(percentile(fire_ms, 0.99), 2),
         "target_p99_ms": 200,
-        "meets_target": rows == len(fires) and percentile(event_ms, 0.99) <= 200,
+        "meets_target": consumed == len(fires) and rows == runs and percentile(event_ms, 0.99) <= 200,
     }
 
 
@@ -191,6 +197,7 @@ def main() -> None:
     parser.add_argument("--absence-seconds", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="500 events/s for 10 s, 10,000 customers")
     parser.add_argument("--oneid", action="store_true", help="key customers by OneID as serve does")
+    parser.add_argument("--no-dispatch", action="store_true", help="no outbox dispatcher in the process (diagnosis)")
     args = parser.parse_args()
     if args.quick:
         args.rate, args.seconds, args.customers = 500.0, 10.0, 10_000

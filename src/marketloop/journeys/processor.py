@@ -165,17 +165,18 @@ class StreamProcessor:
         # Per partition: a time by which every durable record had been read (see `fire_due_timers`).
         self._read_through: dict[int, datetime] = {}
         self._rounds = Rounds("stream processor", self.run_once, poll_seconds=poll_seconds)
-        self._on_fires: list[Callable[[], None]] = []
+        self._on_fires: list[Callable[[Sequence[StoredFire]], None]] = []
 
-    def on_fires(self, callback: Callable[[], None]) -> None:
-        """Call `callback` after every commit that recorded fires (the journey runner admits them at once)."""
+    def on_fires(self, callback: Callable[[Sequence[StoredFire]], None]) -> None:
+        """Call `callback` with the fires of every commit that recorded some, after the commit (the journey
+        runner takes them at once instead of searching `trigger_fires`)."""
         self._on_fires.append(callback)
 
     def _commit(self, commit: Commit) -> None:
         self._store.commit(commit)
         if commit.fires:
             for callback in self._on_fires:
-                callback()
+                callback(commit.fires)
 
     @property
     def partitions(self) -> list[int]:

@@ -1,7 +1,9 @@
 """A background thread that runs rounds of work: the stream processor's and the journey runner's loop.
 
 After a round that handled something, the next starts at once; after an idle
-round, after `poll_seconds` or as soon as `wake` is called; after a failure (logged, nothing half-done was
+round, after `poll_seconds` or as soon as `wake` is called (`pace_seconds` keeps a
+busy loop from starting rounds more often than that, so each takes more work in
+fewer transactions); after a failure (logged, nothing half-done was
 committed by the caller's contract), after a pause that doubles up to 30 s.
 """
 
@@ -18,10 +20,11 @@ MAX_BACKOFF_SECONDS = 30.0
 class Rounds:
     """Runs `round` (returns how much it handled) in a daemon thread named `name` until `stop`."""
 
-    def __init__(self, name: str, round: Callable[[], int], *, poll_seconds: float) -> None:
+    def __init__(self, name: str, round: Callable[[], int], *, poll_seconds: float, pace_seconds: float = 0.0) -> None:
         self._name = name
         self._round = round
         self._poll = poll_seconds
+        self._pace = pace_seconds
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -43,6 +46,8 @@ class Rounds:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             backoff = self._poll
+            if handled and self._pace:  # gather work into fewer, larger transactions
+                self._stop.wait(self._pace)
             if handled == 0:
                 self._wake.wait(self._poll)
                 self._wake.clear()

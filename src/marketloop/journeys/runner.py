@@ -26,11 +26,13 @@ from marketloop.journeys.runtime import JourneyRuntime
 from marketloop.journeys.steps import Observed, observe, partition_key
 from marketloop.ports.eventlog import EventLog
 from marketloop.ports.journeys import JourneyChange
-from marketloop.ports.realtime import StreamStore
+from marketloop.ports.realtime import StoredFire, StreamStore
 
 log = logging.getLogger(__name__)
 
 CONSUMER = "journeys"
+DISPATCH_PACE_SECONDS = 0.1
+WALK_PACE_SECONDS = 0.02  # a busy runner gathers 20 ms of fires into one transaction
 _decoder = msgspec.json.Decoder(Event)
 
 
@@ -118,8 +120,15 @@ class JourneyRunner:
         self.runtime = runtime
         self.events = events
         self.dispatcher = dispatcher
-        self._rounds = Rounds("journey runner", self.walk_once, poll_seconds=poll_seconds)
-        self._dispatch = Rounds("journey dispatcher", self.dispatch_once, poll_seconds=poll_seconds)
+        self._rounds = Rounds(
+            "journey runner", self.walk_once, poll_seconds=poll_seconds, pace_seconds=WALK_PACE_SECONDS
+        )
+        # at most ten dispatch rounds a second: sends go out in batches of up to `batch` (contact policy,
+        # ledger and settling are a few transactions per batch, not per touch), and the walks and the
+        # stream processor keep the interpreter the rest of the time
+        self._dispatch = Rounds(
+            "journey dispatcher", self.dispatch_once, poll_seconds=poll_seconds, pace_seconds=DISPATCH_PACE_SECONDS
+        )
 
     def walk_once(self) -> int:
         """One round of entries, events and due instances; returns how many it handled."""
@@ -142,8 +151,10 @@ class JourneyRunner:
         """One round of both; returns how many fires, events, instances and touches it handled."""
         return self.walk_once() + self.dispatch_once()
 
-    def wake(self) -> None:
-        """New trigger fires were committed: admit them now."""
+    def wake(self, fires: Sequence[StoredFire] = ()) -> None:
+        """New trigger fires were committed: admit them now (`JourneyRuntime.offer`)."""
+        if fires:
+            self.runtime.offer(fires)
         self._rounds.wake()
 
     def drain(self) -> int:

@@ -34,6 +34,7 @@ import functools
 import logging
 import math
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -63,6 +64,7 @@ from marketloop.ports.realtime import StoredFire
 
 log = logging.getLogger(__name__)
 
+RESCAN_SECONDS = 60.0  # how often `admit` searches trigger_fires although the processor hands fires over
 Audience = Callable[[str], Sequence[str]]  # segment id -> its members now (cust_no)
 _outcome = msgspec.json.Decoder(SendOutcome)
 
@@ -94,14 +96,43 @@ class JourneyRuntime:
         self._chunk = chunk
         self._audience = audience
         self._admitted = 0
+        self._lock = threading.Lock()
+        self._fresh: list[StoredFire] = []  # fires handed over by the stream processor (`offer`)
+        self._offered = False
+        self._running: set[tuple[str, int]] = set()
+        self._next_scan = 0.0
         self.failures = 0
 
     # -- entries --------------------------------------------------------------------------------
 
+    def offer(self, fires: Sequence[StoredFire]) -> None:
+        """Fires the stream processor just committed: the next `admit` takes them without searching the
+        table for them (see `admit`)."""
+        with self._lock:
+            self._offered = True
+            self._fresh.extend(fires)
+
     def admit(self) -> int:
-        """Take every active journey's new entries; returns how many fires and customers were taken."""
+        """Take every active journey's new entries; returns how many fires and customers were taken.
+
+        Fires come from `trigger_fires`. While the stream processor hands its fires over (`offer`), a
+        round takes those; every `RESCAN_SECONDS`, at the first round and when the set of active
+        journeys changes, it searches the table for unconsumed fires instead (fires committed by another
+        process, before a restart, or while a journey was paused). Either way the consumed-fire row keeps
+        each fire to one entry."""
+        active = self.definitions.active()
+        now = self._clock.monotonic()
+        running = {(record.journey_id, record.version) for record in active}
+        with self._lock:
+            scan = not self._offered or running != self._running or now >= self._next_scan
+            fresh, self._fresh = self._fresh, []
+        if scan:
+            self._running, self._next_scan = running, now + RESCAN_SECONDS
+        by_trigger: dict[str, list[StoredFire]] = {}
+        for fire in fresh:
+            by_trigger.setdefault(fire.trigger_id, []).append(fire)
         consumed = 0
-        for record in self.definitions.active():
+        for record in active:
             graph = self.definitions.graph(record.journey_id, record.version)
             _, entry = entry_of(graph)
             if entry.source == "segment":
@@ -110,20 +141,38 @@ class JourneyRuntime:
             if entry.trigger_id is None:  # an API entry: customers come in through `enter`
                 continue
             since = self.definitions.first_published(record.journey_id)
-            fires = self.store.unconsumed_fires(record.journey_id, entry.trigger_id, since, self._batch)
-            change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
-            for fire in fires:
-                if fire.customer == SCHEDULED:
-                    consumed += self._commit_entries(change)
-                    change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
-                    consumed += self._admit_batch(record, graph, fire, self._members(entry), fire.context)
-                    continue
-                if fire.customer in seen:  # the re-entry rule must see the first entry committed
-                    consumed += self._commit_entries(change)
-                    change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
-                seen.add(fire.customer)
-                self._enter(record, graph, fire, change)
-            consumed += self._commit_entries(change)
+            if not scan:
+                offered = [f for f in by_trigger.get(entry.trigger_id, ()) if f.recorded_at >= since]
+                for start in range(0, len(offered), self._batch):
+                    consumed += self._take(record, graph, entry, offered[start : start + self._batch])
+                continue
+            while True:
+                fires = self.store.unconsumed_fires(record.journey_id, entry.trigger_id, since, self._batch)
+                consumed += self._take(record, graph, entry, fires)
+                if len(fires) < self._batch:
+                    break
+        return consumed
+
+    def _take(
+        self, record: JourneyRecord, graph: JourneyGraph, entry: EntrySettings, fires: Sequence[StoredFire]
+    ) -> int:
+        """Let in the customers of these fires (each fire consumed once, in the transaction of its entry)."""
+        consumed = 0
+        latest = self.store.latest_instances(record.journey_id, {f.customer for f in fires if f.customer != SCHEDULED})
+        change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
+        for fire in fires:
+            if fire.customer == SCHEDULED:
+                consumed += self._commit_entries(change)
+                change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
+                consumed += self._admit_batch(record, graph, fire, self._members(entry), fire.context)
+                continue
+            if fire.customer in seen:  # the re-entry rule must see the first entry committed
+                consumed += self._commit_entries(change)
+                change, seen = JourneyChange(fire_journey=record.journey_id), set[str]()
+                latest = latest | self.store.latest_instances(record.journey_id, {fire.customer})
+            seen.add(fire.customer)
+            self._enter(record, graph, fire, change, latest.get(fire.customer))
+        consumed += self._commit_entries(change)
         return consumed
 
     def enter(self, journey_id: str, customers: Sequence[str], *, key: str, context: dict[str, Any]) -> int:
@@ -251,10 +300,16 @@ class JourneyRuntime:
                 continue
         return done
 
-    def _enter(self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, change: JourneyChange) -> None:
+    def _enter(
+        self,
+        record: JourneyRecord,
+        graph: JourneyGraph,
+        fire: StoredFire,
+        change: JourneyChange,
+        previous: Instance | None,
+    ) -> None:
         now = self._clock.now()
         _, entry = entry_of(graph)
-        previous = self.store.latest_instance(record.journey_id, fire.customer)
         change.fires.append(fire)
         if _may_enter(entry, previous, now):
             run = (previous.run + 1) if previous else 1

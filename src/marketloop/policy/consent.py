@@ -6,6 +6,7 @@ change on the audit record. The rule itself is `marketloop.core.consent.decide`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -92,6 +93,14 @@ class ConsentService:
         """Whether a send to `customer` on `channel` for `purpose` is allowed at `at` (default now), and why."""
         latest = self._store.latest(_customer(customer), channel, purpose, at or self._clock.now())
         return decide(latest, channel, purpose, self._defaults)
+
+    def may_contact_many(
+        self, asks: Sequence[tuple[str, Channel, Purpose]], at: datetime | None = None
+    ) -> list[Decision]:
+        """`may_contact` for many (customer, channel, purpose) at once (one read of the store)."""
+        keys = [(_customer(customer), channel, purpose) for customer, channel, purpose in asks]
+        latest = self._store.latest_many(keys, at or self._clock.now())
+        return [decide(latest.get(key), key[1], key[2], self._defaults) for key in keys]
 
     def show(self, customer: str, at: datetime | None = None) -> list[ChannelConsent]:
         """The decision for every purpose and channel."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -13,6 +14,12 @@ class ConsentStore(Protocol):
 
     def add(self, record: ConsentRecord) -> ConsentRecord:
         """Store `record` and return it with its `id` (ids grow with every add)."""
+        ...
+
+    def latest_many(
+        self, keys: Collection[tuple[str, Channel, Purpose]], at: datetime
+    ) -> dict[tuple[str, Channel, Purpose], ConsentRecord]:
+        """`latest` for many (customer, channel, purpose) at once; keys with no record are missing."""
         ...
 
     def latest(self, customer: str, channel: Channel, purpose: Purpose, at: datetime) -> ConsentRecord | None:

@@ -9,7 +9,7 @@ before its deferred time came.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -79,6 +79,10 @@ class ContactHistory(Protocol):
 
     def get(self, record_id: int) -> ContactRecord | None: ...
 
+    def find_many(self, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], ContactRecord]:
+        """`find` for many (customer, idempotency key) pairs at once; pairs with no decision are missing."""
+        ...
+
     def find(self, customer: str, idempotency_key: str) -> ContactRecord | None:
         """The newest record of the customer made for the touch `idempotency_key`, or None."""
         ...
@@ -112,6 +116,10 @@ class SuppressionLists(Protocol):
 
     def remove(self, list_name: str, customer: str) -> bool:
         """Take the customer off the list; False when they were not on it."""
+        ...
+
+    def memberships_many(self, customers: Collection[str], at: datetime) -> dict[str, list[ListEntry]]:
+        """`memberships` for many customers at once (those on no list are missing)."""
         ...
 
     def memberships(self, customer: str, at: datetime) -> Sequence[ListEntry]:

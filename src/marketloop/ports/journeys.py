@@ -160,8 +160,8 @@ class JourneyStore(Protocol):
         """Fires of `trigger_id` recorded at or after `since` that the journey has not consumed, oldest first."""
         ...
 
-    def latest_instance(self, journey_id: str, customer: str) -> Instance | None:
-        """The customer's newest run of the journey."""
+    def latest_instances(self, journey_id: str, customers: Collection[str]) -> dict[str, Instance]:
+        """The newest run of the journey of each of these customers (those with none are missing)."""
         ...
 
     def due(self, journey_ids: Collection[str], until: datetime, limit: int) -> builtins.list[Instance]:

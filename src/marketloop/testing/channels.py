@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -222,6 +222,10 @@ class InMemoryContactHistory:
     def get(self, record_id: int) -> ContactRecord | None:
         return self.records[record_id - 1] if 0 < record_id <= len(self.records) else None
 
+    def find_many(self, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], ContactRecord]:
+        wanted = set(pairs)
+        return {(r.customer, r.idempotency_key): r for r in self.records if (r.customer, r.idempotency_key) in wanted}
+
     def find(self, customer: str, idempotency_key: str) -> ContactRecord | None:
         found = [r for r in self.records if r.customer == customer and r.idempotency_key == idempotency_key]
         return found[-1] if found else None
@@ -249,6 +253,15 @@ class InMemorySuppressionLists:
     def remove(self, list_name: str, customer: str) -> bool:
         return self._entries.pop((list_name, customer), None) is not None
 
+    def memberships_many(self, customers: Collection[str], at: datetime) -> dict[str, list[ListEntry]]:
+        wanted = set(customers)
+        found: dict[str, list[ListEntry]] = {}
+        for customer in sorted({e.customer for e in self._entries.values()} & wanted):
+            entries = list(self.memberships(customer, at))
+            if entries:
+                found[customer] = entries
+        return found
+
     def memberships(self, customer: str, at: datetime) -> Sequence[ListEntry]:
         return sorted(
             (
@@ -273,6 +286,12 @@ class InMemoryConsentStore:
         stored = replace(record, id=len(self._records) + 1)
         self._records.append(stored)
         return stored
+
+    def latest_many(
+        self, keys: Collection[tuple[str, ChannelKind, Purpose]], at: datetime
+    ) -> dict[tuple[str, ChannelKind, Purpose], ConsentRecord]:
+        found = {key: self.latest(*key, at) for key in set(keys)}
+        return {key: record for key, record in found.items() if record is not None}
 
     def latest(self, customer: str, channel: ChannelKind, purpose: Purpose, at: datetime) -> ConsentRecord | None:
         found = [

@@ -6,6 +6,7 @@ compare and sort the same on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -51,6 +52,27 @@ class SqlConsentStore:
         with self._engine.begin() as connection:
             key = connection.execute(consent_records.insert().values(**values)).inserted_primary_key
         return replace(record, id=int(key[0]) if key else None)
+
+    def latest_many(
+        self, keys: Collection[tuple[str, Channel, Purpose]], at: datetime
+    ) -> dict[tuple[str, Channel, Purpose], ConsentRecord]:
+        c = consent_records.c
+        wanted = set(keys)
+        customers = sorted({customer for customer, _, _ in wanted})
+        found: dict[tuple[str, Channel, Purpose], ConsentRecord] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(customers), 500):
+                query = (
+                    consent_records.select()
+                    .where(c.customer.in_(customers[start : start + 500]), c.at <= canonical_time(at))
+                    .order_by(c.at, c.id)  # the newest last: it wins
+                )
+                for row in connection.execute(query).mappings():
+                    record = _record(row)
+                    key = (record.customer, record.channel, record.purpose)
+                    if key in wanted:
+                        found[key] = record
+        return found
 
     def latest(self, customer: str, channel: Channel, purpose: Purpose, at: datetime) -> ConsentRecord | None:
         c = consent_records.c

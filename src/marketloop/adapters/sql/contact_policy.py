@@ -9,7 +9,7 @@ decisions about one customer never both see a free slot.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -60,6 +60,22 @@ class SqlContactHistory:
             row = connection.execute(contact_history.select().where(contact_history.c.id == record_id)).mappings()
             found = row.first()
         return _record(found) if found is not None else None
+
+    def find_many(self, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], ContactRecord]:
+        wanted = set(pairs)
+        keys = sorted({key for _, key in wanted})
+        found: dict[tuple[str, str], ContactRecord] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(keys), _CHUNK):
+                query = (
+                    contact_history.select()
+                    .where(_H.idempotency_key.in_(keys[start : start + _CHUNK]))
+                    .order_by(_H.id)  # the newest last: it wins
+                )
+                for row in connection.execute(query).mappings():
+                    if (row["customer"], row["idempotency_key"]) in wanted:
+                        found[(row["customer"], row["idempotency_key"])] = _record(row)
+        return found
 
     def find(self, customer: str, idempotency_key: str) -> ContactRecord | None:
         with self._engine.connect() as connection:
@@ -224,6 +240,21 @@ class SqlSuppressionLists:
                 suppression_entries.delete().where(s.list_name == list_name, s.customer == customer)
             )
         return deleted.rowcount > 0
+
+    def memberships_many(self, customers: Collection[str], at: datetime) -> dict[str, list[ListEntry]]:
+        moment, ordered = canonical_time(at), sorted(set(customers))
+        found: dict[str, list[ListEntry]] = {}
+        with self._engine.connect() as connection:
+            for start in range(0, len(ordered), _CHUNK):
+                query = (
+                    suppression_entries.select()
+                    .where(_S.customer.in_(ordered[start : start + _CHUNK]), _S.added_at <= moment)
+                    .where(sa.or_(_S.until.is_(None), _S.until > moment))
+                    .order_by(_S.customer, _S.list_name)
+                )
+                for row in connection.execute(query).mappings():
+                    found.setdefault(row["customer"], []).append(_entry(row))
+        return found
 
     def memberships(self, customer: str, at: datetime) -> Sequence[ListEntry]:
         moment = canonical_time(at)

@@ -307,17 +307,18 @@ class SqlJourneyStore(_Dialect):
         with self._engine.connect() as connection:
             return [stored_fire(row) for row in connection.execute(query).mappings()]
 
-    def latest_instance(self, journey_id: str, customer: str) -> Instance | None:
+    def latest_instances(self, journey_id: str, customers: Collection[str]) -> dict[str, Instance]:
         table = journey_instances.c
-        query = (
-            journey_instances.select()
-            .where(table.journey_id == journey_id, table.customer == customer)
-            .order_by(table.run.desc())
-            .limit(1)
-        )
+        ordered, found = sorted(customers), dict[str, Instance]()
         with self._engine.connect() as connection:
-            row = connection.execute(query).mappings().first()
-        return None if row is None else _instance(row)
+            for start in range(0, len(ordered), 500):
+                query = (
+                    journey_instances.select()
+                    .where(table.journey_id == journey_id, table.customer.in_(ordered[start : start + 500]))
+                    .order_by(table.customer, table.run)
+                )
+                found |= {row["customer"]: _instance(row) for row in connection.execute(query).mappings()}
+        return found
 
     def due(self, journey_ids: Collection[str], until: datetime, limit: int) -> builtins.list[Instance]:
         table = journey_instances.c
@@ -361,8 +362,7 @@ class SqlJourneyStore(_Dialect):
 
     def apply(self, change: JourneyChange) -> None:
         with self._engine.begin() as connection:
-            for fire in change.fires:
-                self._consume(connection, change.fire_journey, fire)
+            self._consume_all(connection, change.fire_journey, change.fires)
             if change.offset is not None:
                 _move_offset(connection, *change.offset)
             time = self._time
@@ -404,6 +404,7 @@ class SqlJourneyStore(_Dialect):
                 index_elements=["journey_id", "customer", "run"], set_={k: insert.excluded[k] for k in kept}
             ),
             "outbox": self.insert(journey_outbox).on_conflict_do_nothing(index_elements=["key"]),
+            "consumed": self.insert(journey_consumed_fires).on_conflict_do_nothing(),
             "log": journey_step_log.insert().values(
                 {c.name: sa.bindparam(c.name) for c in journey_step_log.c if c.name != "id"}
             ),
@@ -494,6 +495,20 @@ class SqlJourneyStore(_Dialect):
                 )
                 found |= {key: outcome.encode() for key, outcome in connection.execute(query) if outcome is not None}
         return found
+
+    def _consume_all(self, connection: sa.Connection, journey_id: str, fires: builtins.list[StoredFire]) -> None:
+        """Every fire's consumed row in one statement; any of them there already refuses the whole change."""
+        if len(fires) <= 1:
+            for fire in fires:
+                self._consume(connection, journey_id, fire)
+            return
+        sql, getter = self._statements["consumed"]
+        rows = [
+            {"journey_id": journey_id, "fire_id": f.fire_id, "consumed_at": self._time(f.recorded_at)} for f in fires
+        ]
+        inserted = connection.exec_driver_sql(sql, rows if getter is None else [getter(row) for row in rows])
+        if inserted.rowcount != len(fires):
+            raise FireAlreadyConsumedError(f"journey {journey_id} consumed one of {len(fires)} fires before")
 
     def _consume(self, connection: sa.Connection, journey_id: str, fire: StoredFire) -> None:
         inserted = connection.execute(

@@ -110,10 +110,11 @@ class SendService:
                 kind=ErrorKind.INVALID, code="send.duplicate-keys", title="The same idempotency key twice in a batch"
             )
         known = self._ledger.get_many(keys)
+        decided = self._policy.decisions_for([(r.customer, k) for r, k in zip(requests, keys, strict=True)])
         outcomes: dict[int, SendOutcome] = {}
         fresh: list[tuple[int, SendRequest, ConfiguredChannel, Touch]] = []
         for index, request in enumerate(requests):
-            if keys[index] in known or self._policy.decision_for(request.customer, keys[index]) is not None:
+            if keys[index] in known or (request.customer.strip(), keys[index]) in decided:
                 outcomes[index] = self.send(request)
                 continue
             configured = self._resolve(request)

@@ -47,6 +47,12 @@ class ConsentCheck(Protocol):
         """Whether the customer consented to `purpose` on `channel` at `at`, and why."""
         ...
 
+    def may_contact_many(
+        self, asks: Sequence[tuple[str, Channel, Purpose]], at: datetime | None = None
+    ) -> list[Decision]:
+        """`may_contact` for many at once."""
+        ...
+
 
 @dataclass(frozen=True, kw_only=True)
 class Content:
@@ -181,11 +187,16 @@ class ContactPolicyService:
         so competing campaigns for the same customer's cap are arbitrated); results in the order of `queries`."""
         requests = [self._request(q) for q in queries]
         order = sorted(range(len(queries)), key=lambda i: (-requests[i].priority, i))
+        at = self._clock.now()
+        lists = self._lists.memberships_many({q.customer.strip() for q in queries}, at)
+        asks = [(q.customer.strip(), q.channel, q.purpose) for q in queries]
+        consents = self._consent.may_contact_many(asks, at)
         items = []
         reserved: list[bool] = []
         for index in order:
             query, request = queries[index], requests[index]
-            gates, _, _ = self._gates(query, request.at)
+            known = (lists.get(query.customer.strip(), []), consents[index])
+            gates, _, _ = self._gates(query, request.at, known)
             gates, took = self._reserve(query, gates)
             reserved.append(took)
             policy = self._policy_for(query)
@@ -228,6 +239,10 @@ class ContactPolicyService:
         gates, _, _ = self._gates(query, self._clock.now())
         return gates
 
+    def decisions_for(self, touches: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ContactRecord]:
+        """`decision_for` of many (customer, idempotency key) at once; touches with none are missing."""
+        return self._history.find_many([(customer.strip(), key) for customer, key in touches if key])
+
     def decision_for(self, customer: str, idempotency_key: str) -> ContactRecord | None:
         """The newest decision made for the touch `idempotency_key`, or None."""
         return self._history.find(customer.strip(), idempotency_key) if idempotency_key else None
@@ -268,11 +283,19 @@ class ContactPolicyService:
             idempotency_key=query.idempotency_key,
         )
 
-    def _gates(self, query: PolicyQuery, at: datetime) -> tuple[Gates, list[Check], ComplianceReport | None]:
+    def _gates(
+        self, query: PolicyQuery, at: datetime, known: tuple[Sequence[ListEntry], Decision] | None = None
+    ) -> tuple[Gates, list[Check], ComplianceReport | None]:
+        """Lists, consent and compliance at `at`; `known`: the list entries and consent read for a batch."""
         checks: list[Check] = []
-        on = self._blocking_lists(self._lists.memberships(query.customer.strip(), at), query.purpose)
+        entries = known[0] if known is not None else self._lists.memberships(query.customer.strip(), at)
+        on = self._blocking_lists(entries, query.purpose)
         checks.append(Check(name="lists", passed=not on, detail=_lists_detail(on)))
-        consent = self._consent.may_contact(query.customer.strip(), query.channel, query.purpose, at)
+        consent = (
+            known[1]
+            if known is not None
+            else self._consent.may_contact(query.customer.strip(), query.channel, query.purpose, at)
+        )
         checks.append(Check(name="consent", passed=consent.allowed, detail=consent.reason))
         report = self._compliance(query)
         if report is not None:
