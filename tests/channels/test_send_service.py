@@ -334,6 +334,7 @@ def test_a_send_whose_worker_died_is_taken_over_once_the_claim_is_stale(world: W
     crashing.crash = False
     in_flight = sends.send(request("crash:1"))
     assert in_flight.status is SendStatus.DUPLICATE  # another worker may still be sending it
+    assert in_flight.retry_at == world.clock.now() + timedelta(minutes=10)  # the outbox comes back when it lapses
     assert crashing.sent == []
     world.clock.advance(timedelta(minutes=11))
     taken_over = sends.send(request("crash:1"))

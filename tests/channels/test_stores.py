@@ -84,8 +84,16 @@ def test_a_key_is_claimed_once_until_it_is_retrying(ledger: DeliveryLedger) -> N
 
 def test_a_stale_pending_claim_may_be_taken_over(ledger: DeliveryLedger) -> None:
     assert _claim(ledger, "k") is not None
+    pending = ledger.get("k")
+    assert pending is not None
+    assert pending.retry_at == T0 + timedelta(minutes=10)  # when the claim lapses: come back then
+    assert ledger.get_many(["k"])["k"].retry_at == pending.retry_at
     assert _claim(ledger, "k", T0 + timedelta(minutes=5)) is None
     assert _claim(ledger, "k", T0 + timedelta(minutes=11)) is not None
+    ledger.complete("k", SendResult(idempotency_key="k", provider_message_id="p1"), T0 + timedelta(minutes=11))
+    sent = ledger.get("k")
+    assert sent is not None
+    assert sent.retry_at is None
 
 
 def test_receipts_only_move_forward_and_count_engagement(ledger: DeliveryLedger) -> None:

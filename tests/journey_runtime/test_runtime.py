@@ -328,6 +328,34 @@ def test_a_crash_after_the_send_does_not_send_twice(world: World, monkeypatch: p
     assert world.definitions.counts("wealth_browse")["push"]["sent"] == 1
 
 
+def test_a_send_cut_before_the_ledger_recorded_it_is_taken_up_when_the_claim_lapses(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish(world, wealth_journey())
+    world.channels.grant("C1")
+    world.fire("f1", "C1", product="A")
+    world.runner.runtime.admit()
+    ledger = world.channels.ledger
+
+    def crash(*args: object) -> None:
+        raise RuntimeError("the process died after the provider answered")
+
+    monkeypatch.setattr(ledger, "complete_many", crash)
+    with pytest.raises(RuntimeError):
+        world.runner.dispatch_once()
+    monkeypatch.undo()
+    restarted = world.restart()
+    restarted.runner.drain()  # the key is still claimed (PENDING): the row waits until the claim lapses
+    store, lapses = restarted.runner.runtime.store, world.clock.now() + timedelta(minutes=10)
+    assert store.queued(lapses - timedelta(seconds=1), 10) == []
+    assert [row.step for row in store.queued(lapses, 10)] == ["push"]
+    world.clock.advance(timedelta(minutes=10, seconds=1))
+    restarted.runner.drain()
+    assert world.channels.push.calls == 2  # sent again with the same key: the provider answers the first id
+    assert len(world.channels.push.sent) == 1
+    assert world.definitions.counts("wealth_browse")["push"]["sent"] == 1
+
+
 def test_two_fires_of_one_customer_in_one_batch_enter_once(world: World) -> None:
     publish(world, wealth_journey())
     world.channels.grant("C1")

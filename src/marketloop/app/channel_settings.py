@@ -118,6 +118,10 @@ class ChannelsSettings(_Section):
     retry_max_attempts: int = Field(default=5, ge=1, le=50)
     retry_first_seconds: float = Field(default=30.0, gt=0)
     retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    # A PENDING ledger claim older than this belongs to a worker that died mid-send and may be taken over (the
+    # provider's idempotency field — push requestId, SMS msgId — absorbs the resend). Keep it well above the
+    # longest a live batch holds its claims (batch size × channel timeout).
+    claim_stale_seconds: float = Field(default=600.0, gt=0)
 
 
 class CapSettings(_Section):

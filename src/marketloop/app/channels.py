@@ -148,8 +148,8 @@ def open_channels(
         timezone=settings.policy.timezone,
         budgets=SqlBudgets(engine),
     )
-    ledger = SqlDeliveryLedger(engine)
     config = settings.channels
+    ledger = SqlDeliveryLedger(engine, stale_after=timedelta(seconds=config.claim_stale_seconds))
     limiter = RateLimiter(clock, {c.name: (c.rate_per_second, _burst(settings, c.name)) for c in registry})
     retry = RetrySchedule(
         max_attempts=config.retry_max_attempts,

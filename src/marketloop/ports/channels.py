@@ -161,6 +161,8 @@ class Delivery:
     parts: int = 0
     created_at: datetime
     updated_at: datetime
+    # RETRYING: when to send again. PENDING: when the claim lapses (its worker is presumed dead) and the key may
+    # be claimed again; until then a caller finding the key pending comes back at this time.
     retry_at: datetime | None = None
 
 

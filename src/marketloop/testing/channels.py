@@ -141,7 +141,13 @@ class InMemoryDeliveryLedger:
             self.complete(result.idempotency_key, result, at)
 
     def get_many(self, keys: Sequence[str]) -> Mapping[str, Delivery]:
-        return {key: self._rows[key] for key in keys if key in self._rows}
+        return {key: self._read(self._rows[key]) for key in keys if key in self._rows}
+
+    def _read(self, row: Delivery) -> Delivery:
+        """A PENDING row's `retry_at` is when its claim lapses, as the SQL ledger answers."""
+        if row.status is not DeliveryStatus.PENDING:
+            return row
+        return replace(row, retry_at=row.updated_at + self._stale_after)
 
     def _set(self, key: str, **changes: object) -> None:
         with self._lock:
@@ -155,7 +161,8 @@ class InMemoryDeliveryLedger:
         self._set(key, status=status, error=error, updated_at=at, retry_at=retry_at)
 
     def get(self, key: str) -> Delivery | None:
-        return self._rows.get(key)
+        row = self._rows.get(key)
+        return self._read(row) if row is not None else None
 
     def by_provider_id(self, channel: str, provider_message_id: str) -> Delivery | None:
         return next(
@@ -182,7 +189,7 @@ class InMemoryDeliveryLedger:
         return out
 
     def list(self, *, status: DeliveryStatus | None = None, limit: int = 100) -> list[Delivery]:
-        rows = [r for r in self._rows.values() if status is None or r.status is status]
+        rows = [self._read(r) for r in self._rows.values() if status is None or r.status is status]
         return sorted(rows, key=lambda r: r.updated_at, reverse=True)[:limit]
 
 

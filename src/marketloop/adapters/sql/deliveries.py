@@ -143,7 +143,10 @@ class SqlDeliveryLedger:
         with self._engine.connect() as connection:
             for start in range(0, len(keys), 500):
                 query = channel_deliveries.select().where(d.idempotency_key.in_(list(keys[start : start + 500])))
-                found |= {row["idempotency_key"]: _delivery(row) for row in connection.execute(query).mappings()}
+                found |= {
+                    row["idempotency_key"]: _delivery(row, self._stale_after)
+                    for row in connection.execute(query).mappings()
+                }
         return found
 
     def complete(self, key: str, result: SendResult, at: datetime) -> None:
@@ -177,14 +180,14 @@ class SqlDeliveryLedger:
                 channel_deliveries.select().where(channel_deliveries.c.idempotency_key == key)
             ).mappings()
             found = row.first()
-        return _delivery(found) if found is not None else None
+        return _delivery(found, self._stale_after) if found is not None else None
 
     def by_provider_id(self, channel: str, provider_message_id: str) -> Delivery | None:
         d = channel_deliveries.c
         query = channel_deliveries.select().where(d.channel == channel, d.provider_message_id == provider_message_id)
         with self._engine.connect() as connection:
             found = connection.execute(query.limit(1)).mappings().first()
-        return _delivery(found) if found is not None else None
+        return _delivery(found, self._stale_after) if found is not None else None
 
     def advance(self, key: str, status: DeliveryStatus, at: datetime) -> bool:
         d = channel_deliveries.c
@@ -216,7 +219,7 @@ class SqlDeliveryLedger:
         if status is not None:
             query = query.where(d.status == status.value)
         with self._engine.connect() as connection:
-            return [_delivery(row) for row in connection.execute(query).mappings()]
+            return [_delivery(row, self._stale_after) for row in connection.execute(query).mappings()]
 
 
 _D = channel_deliveries.c
@@ -269,7 +272,10 @@ def _new_row(claim: Claim, now: str, token: str) -> dict[str, object]:
     }
 
 
-def _delivery(row: sa.RowMapping) -> Delivery:
+def _delivery(row: sa.RowMapping, stale_after: timedelta) -> Delivery:
+    """The row; a PENDING one's `retry_at` is when its claim lapses (see `Delivery.retry_at`)."""
+    updated_at = datetime.fromisoformat(row["updated_at"])
+    pending = row["status"] == DeliveryStatus.PENDING.value
     return Delivery(
         idempotency_key=row["idempotency_key"],
         channel=row["channel"],
@@ -282,6 +288,10 @@ def _delivery(row: sa.RowMapping) -> Delivery:
         error=row["error"],
         parts=int(row["parts"]),
         created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
-        retry_at=datetime.fromisoformat(row["retry_at"]) if row["retry_at"] else None,
+        updated_at=updated_at,
+        retry_at=updated_at + stale_after if pending else _time(row["retry_at"]),
     )
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
