@@ -101,6 +101,7 @@ class JourneyRuntime:
         self._offered = False
         self._running: set[tuple[str, int]] = set()
         self._next_scan = 0.0
+        self._batches_done: set[tuple[str, str]] = set()  # (journey, batch) consumed: not asked again
         self.failures = 0
 
     # -- entries --------------------------------------------------------------------------------
@@ -191,20 +192,8 @@ class JourneyRuntime:
                 title=f"Journey {journey_id!r} is not entered through the API",
                 detail=f"its entry is {entry_of(graph)[1].source}",
             )
-        now = self._clock.now()
-        marker = StoredFire(
-            fire_id=f"api:{key}",
-            trigger_id="",
-            customer=SCHEDULED,
-            partition=0,
-            fired_at=now,
-            recorded_at=now,
-            reason="api",
-            context=orjson.dumps(context),
-        )
-        if self.store.is_consumed(journey_id, marker.fire_id):
-            return 0
-        return self._admit_batch(record, graph, marker, customers, marker.context)
+        marker = _batch_marker(f"api:{key}", "api", self._clock.now(), orjson.dumps(context))
+        return self._admit_once(record, graph, marker, lambda: customers)
 
     def _members(self, entry: EntrySettings) -> Sequence[str]:
         if self._audience is None or entry.segment_id is None:
@@ -214,18 +203,20 @@ class JourneyRuntime:
     def _admit_segment(self, record: JourneyRecord, graph: JourneyGraph, entry: EntrySettings) -> int:
         """A segment entry lets in the segment's members once, when the journey is first published."""
         since = self.definitions.first_published(record.journey_id)
-        marker = StoredFire(
-            fire_id=f"segment:{entry.segment_id}:{since.isoformat()}",
-            trigger_id="",
-            customer=SCHEDULED,
-            partition=0,
-            fired_at=since,
-            recorded_at=since,
-            reason="segment",
-        )
-        if self.store.is_consumed(record.journey_id, marker.fire_id):
+        marker = _batch_marker(f"segment:{entry.segment_id}:{since.isoformat()}", "segment", since, b"{}")
+        return self._admit_once(record, graph, marker, lambda: self._members(entry))
+
+    def _admit_once(
+        self, record: JourneyRecord, graph: JourneyGraph, marker: StoredFire, customers: Callable[[], Sequence[str]]
+    ) -> int:
+        """A batch entry named by `marker`, unless the journey consumed it before (remembered: asked once)."""
+        key = (record.journey_id, marker.fire_id)
+        if key in self._batches_done or self.store.is_consumed(*key):
+            self._batches_done.add(key)
             return 0
-        return self._admit_batch(record, graph, marker, self._members(entry), b"{}")
+        admitted = self._admit_batch(record, graph, marker, customers(), marker.context)
+        self._batches_done.add(key)
+        return admitted
 
     def _admit_batch(
         self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, customers: Sequence[str], context: bytes
@@ -544,6 +535,20 @@ def conversion_detail(goal: GoalSettings, event: Observed) -> str:
         log.warning("goal value %s of event %s is not a number", goal.value_property, event.message_id)
         return event.message_id
     return f"{event.message_id} value={float(value)!r}"
+
+
+def _batch_marker(fire_id: str, reason: str, at: datetime, context: bytes) -> StoredFire:
+    """The consumed-fire row of a batch entry (a segment at publish, an API request): it names the batch."""
+    return StoredFire(
+        fire_id=fire_id,
+        trigger_id="",
+        customer=SCHEDULED,
+        partition=0,
+        fired_at=at,
+        recorded_at=at,
+        reason=reason,
+        context=context,
+    )
 
 
 def _sending(instance: Instance) -> str | None:
