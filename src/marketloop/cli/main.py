@@ -69,7 +69,7 @@ def _serve(data_dir: Path | None, config: Path | None, host: str | None, port: i
         fail(f"{error}: is another `marketloop serve` running on this data directory?", code=6)
     if demo:
         simulate.simulate_demo_bank(container)
-        _demo_source(container)
+        _demo_source(container, f"http://{host}:{port}")
         print_demo_login(container, f"http://{host}:{port}")
     console.print(f"marketloop listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if demo:
@@ -106,7 +106,7 @@ def server_config(asgi_app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def _demo_source(container: Container) -> None:
+def _demo_source(container: Container, url: str) -> None:
     key_file = container.settings.data_dir / "demo-write-key.txt"
     if not key_file.exists():
         _, key = container.sources.create("demo-app", project="default")
@@ -115,7 +115,7 @@ def _demo_source(container: Container) -> None:
     console.print(f"Demo source [bold]demo-app[/] write key: [bold]{key}[/]")
     console.print(
         "Try: curl -u " + key + ": -H 'Content-Type: application/json' "
-        '-d \'{"userId":"C0001","event":"fund_page_view"}\' http://127.0.0.1:8000/v1/track',
+        '-d \'{"userId":"C0001","event":"fund_page_view"}\' ' + f"{url}/v1/track",
         highlight=False,
         soft_wrap=True,
     )
