@@ -17,7 +17,7 @@ from marketloop.adapters.channels.http import new_client
 from marketloop.adapters.channels.push import HttpPushChannel
 from marketloop.adapters.channels.sms import HttpSmsChannel, sms_parts, split_sms
 from marketloop.adapters.channels.webhook import WebhookChannel, verify_signature
-from marketloop.adapters.channels.wechat import WeChatTemplateChannel
+from marketloop.adapters.channels.wechat import WeChatTemplateChannel, client_msg_id
 from marketloop.adapters.channels.wecom import WeComChannel
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.core.consent import Purpose
@@ -183,6 +183,14 @@ def test_wecom_gets_a_token_refreshes_it_when_expired_and_reports_non_contacts()
         b'{"msgid": "msgGCA1", "detail_list": [{"external_userid": "wmEXT1", "status": 1}]}'
     )
     assert receipts[0].status is DeliveryStatus.DELIVERED
+
+
+def test_wechat_client_msg_ids_of_long_keys_stay_distinct() -> None:
+    prefix = "wealth_maturity_reminder_journey:v12:1:remind_by_wechat:"
+    first, second = client_msg_id(prefix + "C0000000000000001"), client_msg_id(prefix + "C0000000000000002")
+    assert len(first) == len(second) == 64
+    assert first != second
+    assert client_msg_id("maturity:v1:C1") == "maturity:v1:C1"
 
 
 def test_wechat_template_message_with_client_msg_id_and_the_job_finish_event() -> None:

@@ -15,6 +15,7 @@ the `wechat_habit` tag. `base_url` points at api.weixin.qq.com or the bank's pro
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,10 +29,19 @@ from marketloop.core.consent import Channel as ChannelKind
 from marketloop.ports.channels import ChannelError, DeliveryStatus, Receipt, SendResult, Touch
 from marketloop.ports.clock import Clock
 
+CLIENT_MSG_ID_LENGTH = 64
+
 # The callback is a tiny fixed XML document; two fields are read with patterns rather than an XML parser,
 # so no entity expansion can happen on input from the network.
 _MSG_ID = re.compile(r"<MsgID>\s*(\d{1,30})\s*</MsgID>")
 _STATUS = re.compile(r"<Status>\s*(?:<!\[CDATA\[)?([^<\]]{1,60})(?:\]\]>)?\s*</Status>")
+
+
+def client_msg_id(key: str) -> str:
+    """WeChat's de-duplication id (at most 64 characters) for a touch key: the key itself when it fits, else its
+    SHA-256 (cutting it would give two customers' touches of one journey step the same id, and WeChat refuses
+    the second as a repeat)."""
+    return key if len(key) <= CLIENT_MSG_ID_LENGTH else hashlib.sha256(key.encode()).hexdigest()
 
 
 class WeChatTemplateChannel:
@@ -76,7 +86,7 @@ class WeChatTemplateChannel:
             "template_id": template,
             "url": touch.link,
             "data": data,
-            "client_msg_id": touch.idempotency_key[:64],
+            "client_msg_id": client_msg_id(touch.idempotency_key),
         }
         url = f"{self._base}/cgi-bin/message/template/send"
         answer = self._token.call(
