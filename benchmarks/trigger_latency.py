@@ -11,10 +11,13 @@ What it does:
    large transfer in; viewed a product's detail page and did not buy within
    `--absence-seconds`); two published journeys, one per trigger: entry ->
    send (in-app message / RM task) -> exit;
-2. the stream processor and the journey runner (with its outbox dispatcher,
-   sending through the real send service on the SQL ledger, contact history,
-   lists and consent, to in-memory channels) run in their threads as in
-   `marketloop serve`; the processor wakes the runner when it commits fires;
+2. the stream processor and the journey runner run in their threads as in
+   `marketloop serve`, the processor handing its fires to the runner; the
+   outbox dispatcher runs as `marketloop serve` runs it (`--dispatcher
+   process`, default: a child `marketloop dispatch` on the same store, sending
+   to the stored in-app inbox and RM tasks through the real send service and
+   SQL ledger, contact history, lists and consent), or as a thread in this
+   process (`thread`, to in-memory channels), or not at all (`off`);
 3. simulated events of `--customers` customers are appended at `--rate`/s for
    `--seconds` s (a durable append every 10 ms, as the collection API does),
    each stamped with its `received_at` just before the append;
@@ -46,10 +49,12 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).parent))
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.filelog import FileLog
+from marketloop.adapters.sql.channel_tables import channel_deliveries
 from marketloop.adapters.sql.consent import SqlConsentStore
 from marketloop.adapters.sql.contact_policy import SqlContactHistory, SqlSuppressionLists
 from marketloop.adapters.sql.deliveries import SqlDeliveryLedger
 from marketloop.adapters.sql.journeys import SqlJourneyStore, journey_consumed_fires, journey_instances, journey_outbox
+from marketloop.app.dispatch import DispatcherProcess
 from marketloop.core.consent import Channel as ChannelKind
 from marketloop.identity.service import IdentityService
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
@@ -106,7 +111,7 @@ def runner_for(engine: sa.Engine, clock: SystemClock, *, dispatch: bool) -> tupl
     sends = SendService(registry, SqlDeliveryLedger(engine), policy, clock)
     runtime = JourneyRuntime(definitions, Walker(), clock)
     dispatcher = OutboxDispatcher(definitions.store, sends.send_many, sends.send, clock)
-    return JourneyRunner(runtime, None, dispatcher if dispatch else None, poll_seconds=0.05), channels
+    return JourneyRunner(runtime, None, dispatcher if dispatch else None, poll_seconds=0.02), channels
 
 
 def latencies(
@@ -139,22 +144,32 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     if args.oneid:
         resolver = IdentityService(MemoryIdentityStore(), FieldCipher(FieldKeys.generate()), clock)
     processor = StreamProcessor(log, store, repository, clock, poll_seconds=0.005, resolver=resolver)
-    runner, channels = runner_for(engine, clock, dispatch=not args.no_dispatch)
+    runner, channels = runner_for(engine, clock, dispatch=args.dispatcher == "thread")
+    child = DispatcherProcess(folder, None) if args.dispatcher == "process" else None
     processor.on_fires(runner.wake)
     received: dict[str, datetime] = {}
     processor.start()
     runner.start()
+    if child is not None:
+        child.start()
     try:
         events, took = asyncio.run(produce(log, args, received))
         time.sleep(args.absence_seconds + 2.0)  # let the last absences come due and reach the outbox
     finally:
         processor.stop()
         runner.stop()
+        if child is not None:
+            child.stop()
     fires = {f.fire_id: f for f in store.fires(limit=10_000_000)}
     event_ms, absence_ms = latencies(engine, fires, received)
     with engine.connect() as connection:
         consumed = connection.execute(sa.select(sa.func.count()).select_from(journey_consumed_fires)).scalar()
         runs = connection.execute(sa.select(sa.func.count()).select_from(journey_instances)).scalar()
+        delivered = 0
+        if child is not None:  # the child sent to the stored in-app inbox and RM tasks: count its ledger rows
+            delivered = int(
+                connection.execute(sa.select(sa.func.count()).select_from(channel_deliveries)).scalar() or 0
+            )
     fire_ms = [
         (f.recorded_at - received[orjson.loads(f.cause)[-1]]).total_seconds() * 1000
         for f in fires.values()
@@ -171,13 +186,13 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         "events": events,
         "customers": args.customers,
         "oneid": args.oneid,
-        "dispatcher": not args.no_dispatch,
+        "dispatcher": args.dispatcher,
         "fires": len(fires),
         "fires_consumed": consumed,
         "runs": runs,  # a fire for a customer whose previous run is still open is consumed without an entry
         "outbox_rows": rows,
         "every_fire_consumed_every_run_queued": consumed == len(fires) and rows == runs,
-        "sent": sum(len(c.sent) for c in channels),
+        "sent": sum(len(c.sent) for c in channels) + delivered,
         "p50_ms": round(percentile(event_ms, 0.5), 2),
         "p99_ms": round(percentile(event_ms, 0.99), 2),
         "absence_p50_ms": round(percentile(absence_ms, 0.5), 2),
@@ -197,7 +212,12 @@ def main() -> None:
     parser.add_argument("--absence-seconds", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="500 events/s for 10 s, 10,000 customers")
     parser.add_argument("--oneid", action="store_true", help="key customers by OneID as serve does")
-    parser.add_argument("--no-dispatch", action="store_true", help="no outbox dispatcher in the process (diagnosis)")
+    parser.add_argument(
+        "--dispatcher",
+        choices=("process", "thread", "off"),
+        default="process",
+        help="where touches are sent: a child `marketloop dispatch` as serve runs it, a thread here, or nowhere",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rate, args.seconds, args.customers = 500.0, 10.0, 10_000

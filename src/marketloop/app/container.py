@@ -47,6 +47,7 @@ from marketloop.analytics.service import AnalyticsService
 from marketloop.app import keys
 from marketloop.app.alerts import alert_service
 from marketloop.app.channels import Channels, open_channels
+from marketloop.app.dispatch import DispatcherProcess
 from marketloop.app.settings import Settings
 from marketloop.collect.loader import Loader
 from marketloop.collect.service import CollectService, PlanCheck
@@ -144,6 +145,7 @@ class Container:
     settings: Settings
     clock: Clock
     engine: sa.Engine
+    dispatcher_process: DispatcherProcess | None = None  # set by `marketloop serve` (see app.dispatch)
     log: FileLog
     warehouse: DuckDBWarehouse
     sources: SourceService
@@ -331,10 +333,15 @@ class Container:
         return AnalysisLibrary(self.analytics, SqlAnalyticsRepository(self.engine), self.clock)
 
     def start(self) -> None:
-        """Start background consumers (the loader, the stream processor)."""
+        """Start background consumers (the loader, the stream processor, the journey runner and, with
+        `[stream] dispatcher = "process"` under `marketloop serve`, the dispatcher process)."""
         self.loader.start()
         self.processor.start()
-        self.journey_runner.start()
+        mode = self.settings.stream.dispatcher
+        if mode == "process" and self.dispatcher_process is not None:
+            self.dispatcher_process.start()
+        elsewhere = mode == "off" or (mode == "process" and self.dispatcher_process is not None)
+        self.journey_runner.start(sends_elsewhere=elsewhere)
 
     async def aclose(self) -> None:
         """Drain: finish pending appends, load and process what is durable, release every store."""
@@ -343,6 +350,8 @@ class Container:
         self.processor.stop()
         if "journey_runner" in self.__dict__:  # started (cached_property): stop, then run what is due
             self.journey_runner.stop()
+        if self.dispatcher_process is not None:
+            self.dispatcher_process.stop()
         self._close_channels()
         self.warehouse.close()
         self.engine.dispose()

@@ -57,6 +57,10 @@ class StreamSettings(_Section):
     timer_batch: int = Field(default=1_000, ge=1)
     poll_seconds: float = Field(default=0.02, gt=0, le=5)
     realtime_segments: list[str] = Field(default_factory=list)
+    # where journey touches are sent from: "process" (a child process of `marketloop serve`, so sending does
+    # not take the interpreter from collection, the stream processor and the walks), "thread" (in the
+    # server process), "off" (another host runs `marketloop dispatch`). Tag updates stay in the server.
+    dispatcher: Literal["process", "thread", "off"] = "process"
 
 
 class SecuritySettings(_Section):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +17,7 @@ from starlette.types import ASGIApp
 
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
+from marketloop.app.dispatch import DispatcherProcess, run_dispatcher
 from marketloop.cli import analytics as analytics_commands
 from marketloop.cli import channels as channel_commands
 from marketloop.cli import customers, events, experiments, identity, imports, simulate, sources, tracking
@@ -67,6 +71,8 @@ def _serve(data_dir: Path | None, config: Path | None, host: str | None, port: i
         container = Container.open(settings)
     except LogLockedError as error:
         fail(f"{error}: is another `marketloop serve` running on this data directory?", code=6)
+    if settings.stream.dispatcher == "process":
+        container.dispatcher_process = DispatcherProcess(settings.data_dir, config)
     if demo:
         simulate.simulate_demo_bank(container)
         _demo_source(container, f"http://{host}:{port}")
@@ -125,6 +131,17 @@ def _demo_source(container: Container, url: str) -> None:
 def serve(data_dir: DataDir = None, config: ConfigFile = None, host: Host = None, port: Port = None) -> None:
     """Run the API with the loader until SIGTERM / Ctrl-C, then drain and stop."""
     _serve(data_dir, config, host, port, demo=False)
+
+
+@app.command()
+def dispatch(data_dir: DataDir = None, config: ConfigFile = None) -> None:
+    """Send the journeys' outbox (what `serve` starts beside itself); until SIGTERM / Ctrl-C, then drain."""
+    settings = settings_for(data_dir, config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    parent = os.environ.get("MARKETLOOP_DISPATCH_PARENT")
+    run_dispatcher(settings, stop, parent=int(parent) if parent else None)
 
 
 @app.command()

@@ -76,7 +76,9 @@ class OutboxDispatcher:
         *,
         batch: int = 500,
         tags: TagWriter | None = None,
+        channels: str = "all",
     ) -> None:
+        self.channels = channels  # all, touches (a dispatcher process) or updates (the server, beside one)
         self._store = store
         self._send_many = send_many
         self._send_one = send_one
@@ -87,7 +89,7 @@ class OutboxDispatcher:
     def dispatch_once(self) -> int:
         """Send one batch of due rows; returns how many rows it took."""
         now = self._clock.now()
-        rows = self._store.queued(now, self._batch)
+        rows = self._store.queued(now, self._batch, channels=self.channels)
         if not rows:
             return 0
         outcomes = self._perform(rows, now)
@@ -106,6 +108,14 @@ class OutboxDispatcher:
         touches = [row for row in rows if row.channel != UPDATE]
         sent = iter(self._send([_request.decode(row.request) for row in touches]) if touches else [])
         return [next(sent) if row.channel != UPDATE else perform_update(self._tags, row.request, now) for row in rows]
+
+    def only(self, channels: str) -> OutboxDispatcher:
+        """The same dispatcher for part of the outbox ("touches" or "updates")."""
+        found = OutboxDispatcher(
+            self._store, self._send_many, self._send_one, self._clock, batch=self._batch, tags=self._tags
+        )
+        found.channels = channels
+        return found
 
     def _send(self, requests: list[SendRequest]) -> list[SendOutcome]:
         try:

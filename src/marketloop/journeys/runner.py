@@ -120,6 +120,7 @@ class JourneyRunner:
         self.runtime = runtime
         self.events = events
         self.dispatcher = dispatcher
+        self._threaded: OutboxDispatcher | None = None  # what the thread dispatches when not all of it
         self._rounds = Rounds(
             "journey runner", self.walk_once, poll_seconds=poll_seconds, pace_seconds=WALK_PACE_SECONDS
         )
@@ -142,7 +143,8 @@ class JourneyRunner:
 
     def dispatch_once(self) -> int:
         """Send one batch of the outbox; the settled instances are walked on at once."""
-        sent = self.dispatcher.dispatch_once() if self.dispatcher is not None else 0
+        dispatcher = self._threaded or self.dispatcher
+        sent = dispatcher.dispatch_once() if dispatcher is not None else 0
         if sent:
             self._rounds.wake()
         return sent
@@ -166,7 +168,11 @@ class JourneyRunner:
                 break
         return total
 
-    def start(self) -> None:
+    def start(self, *, sends_elsewhere: bool = False) -> None:
+        """Start the walks and the dispatcher thread; `sends_elsewhere`: another process sends the touches
+        (`marketloop dispatch`), this one only performs tag updates."""
+        if sends_elsewhere and self.dispatcher is not None:
+            self._threaded = self.dispatcher.only("updates")
         self._rounds.start()
         if self.dispatcher is not None:
             self._dispatch.start()

@@ -199,8 +199,9 @@ class JourneyStore(Protocol):
         batch resumed after a crash which customers it let in already)."""
         ...
 
-    def queued(self, until: datetime, limit: int) -> builtins.list[OutboxRow]:
-        """Queued outbox rows whose `not_before` is at or before `until`, oldest first."""
+    def queued(self, until: datetime, limit: int, *, channels: str = "all") -> builtins.list[OutboxRow]:
+        """Queued outbox rows whose `not_before` is at or before `until`, oldest first; `channels`: "all",
+        "touches" (every channel but `@update`) or "updates" (only `@update`)."""
         ...
 
     def settle(

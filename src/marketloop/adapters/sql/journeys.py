@@ -449,11 +449,12 @@ class SqlJourneyStore(_Dialect):
         with self._engine.connect() as connection:
             return {row["customer"]: _instance(row) for row in connection.execute(query).mappings()}
 
-    def queued(self, until: datetime, limit: int) -> builtins.list[OutboxRow]:
+    def queued(self, until: datetime, limit: int, *, channels: str = "all") -> builtins.list[OutboxRow]:
         table = journey_outbox.c
+        kinds = {"all": sa.true(), "touches": table.channel != "@update", "updates": table.channel == "@update"}
         query = (
             journey_outbox.select()
-            .where(table.status == "queued", table.not_before <= as_utc(until))
+            .where(table.status == "queued", table.not_before <= as_utc(until), kinds[channels])
             .order_by(table.not_before)  # no tie-break: with one, SQLite sorts a whole batch entry's rows each time
             .limit(limit)
         )
