@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +14,7 @@ from starlette.types import ASGIApp
 
 from marketloop.api.app import create_app
 from marketloop.app.container import Container
-from marketloop.app.dispatch import DispatcherProcess, run_dispatcher
+from marketloop.app.dispatch import DispatcherProcess, serve_dispatcher
 from marketloop.cli import analytics as analytics_commands
 from marketloop.cli import channels as channel_commands
 from marketloop.cli import customers, events, experiments, identity, imports, simulate, sources, tracking
@@ -136,12 +133,7 @@ def serve(data_dir: DataDir = None, config: ConfigFile = None, host: Host = None
 @app.command()
 def dispatch(data_dir: DataDir = None, config: ConfigFile = None) -> None:
     """Send the journeys' outbox (what `serve` starts beside itself); until SIGTERM / Ctrl-C, then drain."""
-    settings = settings_for(data_dir, config)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    parent = os.environ.get("MARKETLOOP_DISPATCH_PARENT")
-    run_dispatcher(settings, stop, parent=int(parent) if parent else None)
+    serve_dispatcher(settings_for(data_dir, config))
 
 
 @app.command()
