@@ -45,6 +45,7 @@ NICENESS = 10
 PACE_SECONDS = 0.25
 BATCH = 1000
 STOP_SECONDS = 60.0
+WATCH_SECONDS = 5.0  # how often the server checks that its dispatcher process runs
 
 
 def run_dispatcher(settings: Settings, stop: threading.Event, *, parent: int | None = None) -> int:
@@ -90,8 +91,18 @@ class DispatcherProcess:
         if config is not None:
             self._args += ["--config", str(config)]
         self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._watch: threading.Thread | None = None
+        self.restarts = 0
 
     def start(self) -> None:
+        """Start the child, and a watchdog that starts it again (after a pause) if it ever exits by itself."""
+        self._stopping.clear()
+        self._spawn()
+        self._watch = threading.Thread(target=self._watchdog, name="dispatcher-watchdog", daemon=True)
+        self._watch.start()
+
+    def _spawn(self) -> None:
         env = os.environ | {"MARKETLOOP_DISPATCH_PARENT": str(os.getpid())}
         self._process = subprocess.Popen(self._args, env=env, stdin=subprocess.DEVNULL)
         # sending can wait a moment; collection, the stream processor and the walks cannot: on a busy machine the
@@ -99,8 +110,21 @@ class DispatcherProcess:
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, self._process.pid, NICENESS)
 
+    def _watchdog(self) -> None:
+        while not self._stopping.wait(WATCH_SECONDS):
+            process = self._process
+            if process is None or process.poll() is None:
+                continue
+            log.error("the dispatcher process exited (code %s): starting it again", process.returncode)
+            self.restarts += 1
+            self._spawn()
+
     def stop(self) -> None:
         """Ask it to drain and stop (SIGTERM); killed if it has not stopped within a minute."""
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.join()
+            self._watch = None
         process, self._process = self._process, None
         if process is None:
             return
