@@ -48,8 +48,8 @@ STOP_SECONDS = 60.0
 WATCH_SECONDS = 5.0  # how often the server checks that its dispatcher process runs
 
 
-def run_dispatcher(settings: Settings, stop: threading.Event, *, parent: int | None = None) -> int:
-    """Send the outbox's touches until `stop` is set (or the parent process is gone); returns rows taken."""
+def run_dispatcher(settings: Settings, stop: threading.Event, *, parent: int | None = None) -> None:
+    """Send the outbox's touches until `stop` is set (or the parent process is gone)."""
     engine = create_engine(settings.state_url)
     clock = SystemClock()
     channels = open_channels(settings, engine, clock, AuditLog(SqlAuditStore(engine), clock))
@@ -57,15 +57,9 @@ def run_dispatcher(settings: Settings, stop: threading.Event, *, parent: int | N
     dispatcher = OutboxDispatcher(
         SqlJourneyStore(engine), sends.send_many, sends.send, clock, channels="touches", batch=BATCH
     )
-    taken = 0
-
-    def round_() -> int:
-        nonlocal taken
-        done = dispatcher.dispatch_once()
-        taken += done
-        return done
-
-    rounds = Rounds("journey dispatcher", round_, poll_seconds=PACE_SECONDS, pace_seconds=PACE_SECONDS)
+    rounds = Rounds(
+        "journey dispatcher", dispatcher.dispatch_once, poll_seconds=PACE_SECONDS, pace_seconds=PACE_SECONDS
+    )
     rounds.start()
     try:
         while not stop.wait(PARENT_CHECK_SECONDS):
@@ -75,11 +69,10 @@ def run_dispatcher(settings: Settings, stop: threading.Event, *, parent: int | N
     finally:
         rounds.stop()
         for _ in range(1000):  # drain what is due now, bounded (a deferred touch waits for the next start)
-            if round_() == 0:
+            if dispatcher.dispatch_once() == 0:
                 break
         channels.close()
         engine.dispose()
-    return taken
 
 
 class DispatcherProcess:

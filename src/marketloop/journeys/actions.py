@@ -27,9 +27,9 @@ from marketloop.core.errors import MarketloopError
 from marketloop.journeys.channels.sending import Message, SendOutcome, SendStatus
 from marketloop.journeys.step_types import RmTaskSettings, UpdateSettings
 from marketloop.journeys.steps import lookup
-from marketloop.ports.journeys import TagWriter
+from marketloop.ports.journeys import UPDATE_CHANNEL, TagWriter
 
-UPDATE = "@update"  # the outbox channel of tag updates (no channel has a name starting with @)
+UPDATE = UPDATE_CHANNEL
 _PRIORITY = {"urgent": "【紧急】", "high": "【重要】", "normal": "", "low": "【低】"}
 
 

@@ -111,11 +111,15 @@ class OutboxDispatcher:
 
     def only(self, channels: str) -> OutboxDispatcher:
         """The same dispatcher for part of the outbox ("touches" or "updates")."""
-        found = OutboxDispatcher(
-            self._store, self._send_many, self._send_one, self._clock, batch=self._batch, tags=self._tags
+        return OutboxDispatcher(
+            self._store,
+            self._send_many,
+            self._send_one,
+            self._clock,
+            batch=self._batch,
+            tags=self._tags,
+            channels=channels,
         )
-        found.channels = channels
-        return found
 
     def _send(self, requests: list[SendRequest]) -> list[SendOutcome]:
         try:

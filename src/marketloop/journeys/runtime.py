@@ -49,7 +49,7 @@ from marketloop.journeys.channels.sending import MAX_KEY, SendOutcome
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.journeys.graph import JourneyGraph, settings_of
 from marketloop.journeys.step_types import EntrySettings, GoalSettings
-from marketloop.journeys.steps import SCHEDULED, Observed, lookup, matches
+from marketloop.journeys.steps import SCHEDULED, Observed, lookup, matches, number
 from marketloop.journeys.walk import Walk, Walker, awaited
 from marketloop.ports.clock import Clock
 from marketloop.ports.journeys import (
@@ -95,7 +95,6 @@ class JourneyRuntime:
         self._batch = batch
         self._chunk = chunk
         self._audience = audience
-        self._admitted = 0
         self._lock = threading.Lock()
         self._fresh: list[StoredFire] = []  # fires handed over by the stream processor (`offer`)
         self._offered = False
@@ -185,12 +184,13 @@ class JourneyRuntime:
                 kind=ErrorKind.CONFLICT, code="journeys.not-active", title=f"Journey {journey_id!r} is not active"
             )
         graph = self.definitions.graph(journey_id, record.version)
-        if entry_of(graph)[1].source != "api":
+        _, entry = entry_of(graph)
+        if entry.source != "api":
             raise MarketloopError(
                 kind=ErrorKind.CONFLICT,
                 code="journeys.not-api-entry",
                 title=f"Journey {journey_id!r} is not entered through the API",
-                detail=f"its entry is {entry_of(graph)[1].source}",
+                detail=f"its entry is {entry.source}",
             )
         marker = _batch_marker(f"api:{key}", "api", self._clock.now(), orjson.dumps(context))
         return self._admit_once(record, graph, marker, lambda: customers)
@@ -225,7 +225,8 @@ class JourneyRuntime:
 
         A writer thread commits chunk n while chunk n + 1 is built (the database works outside the GIL);
         chunk n + 1 is handed over only once chunk n committed, so a failure stops the batch there."""
-        chunks = self._batch_chunks(record, graph, fire, customers, context)
+        todo = self._batch_todo(record, graph, fire, customers)
+        chunks = self._batch_chunks(record, graph, fire, todo, context)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="journey-batch") as writer:
             pending: Future[None] | None = None
             try:
@@ -237,11 +238,13 @@ class JourneyRuntime:
                     pending.result()
             except FireAlreadyConsumedError:  # another runner finished the batch meanwhile
                 return 0
-        return self._admitted
+        log.info("journey %s let in %d customers (%s)", record.journey_id, len(todo), fire.fire_id)
+        return len(todo)
 
-    def _batch_chunks(
-        self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, customers: Sequence[str], context: bytes
-    ) -> Iterator[JourneyChange]:
+    def _batch_todo(
+        self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, customers: Sequence[str]
+    ) -> list[tuple[str, int]]:
+        """(customer, run) of each who enters: not let in by this batch before, and allowed by the re-entry rule."""
         _, entry = entry_of(graph)
         now = self._clock.now()
         latest = self.store.latest_runs(record.journey_id)
@@ -250,6 +253,13 @@ class JourneyRuntime:
             previous = latest.get(customer)
             if previous is None or (previous.cause != fire.fire_id and _may_enter(entry, previous, now)):
                 todo.append((customer, previous.run + 1 if previous else 1))
+        return todo
+
+    def _batch_chunks(
+        self, record: JourneyRecord, graph: JourneyGraph, fire: StoredFire, todo: list[tuple[str, int]], context: bytes
+    ) -> Iterator[JourneyChange]:
+        """The batch's changes, `chunk` customers each; the last one consumes the batch's fire."""
+        now = self._clock.now()
         data = orjson.dumps({"fire_id": fire.fire_id, "context": orjson.loads(context)})
         entry_id, _ = entry_of(graph)
         templates: dict[int, _Template | None] = {}
@@ -265,8 +275,6 @@ class JourneyRuntime:
                     self._start(record, graph, entry_id, customer, run, data, fire.fire_id, change, now)
             if start + self._chunk >= len(todo):
                 change.fires.append(fire)
-                log.info("journey %s lets in %d customers (%s)", record.journey_id, len(todo), fire.fire_id)
-                self._admitted = len(todo)
             yield change
 
     def _commit_entries(self, change: JourneyChange) -> int:
@@ -300,12 +308,12 @@ class JourneyRuntime:
         previous: Instance | None,
     ) -> None:
         now = self._clock.now()
-        _, entry = entry_of(graph)
+        entry_id, entry = entry_of(graph)
         change.fires.append(fire)
         if _may_enter(entry, previous, now):
             run = (previous.run + 1) if previous else 1
             data = orjson.dumps({"fire_id": fire.fire_id, "context": orjson.loads(fire.context)})
-            self._start(record, graph, entry_of(graph)[0], fire.customer, run, data, fire.fire_id, change, now)
+            self._start(record, graph, entry_id, fire.customer, run, data, fire.fire_id, change, now)
 
     def _start(
         self,
@@ -413,9 +421,9 @@ class JourneyRuntime:
             if in_time and matches(goal.event, event):
                 change.log.append(_row(instance, step.id, "converted", now, conversion_detail(goal, event)))
                 return replace(instance, status="done", due_at=None, updated_at=now)
-        for number, rule in enumerate(graph.policy.exit_on):
+        for index, rule in enumerate(graph.policy.exit_on):
             if matches(rule, event):
-                change.log.append(_row(instance, instance.step, "exited", now, f"exit_on/{number}: {rule.event}"))
+                change.log.append(_row(instance, instance.step, "exited", now, f"exit_on/{index}: {rule.event}"))
                 return replace(instance, status="done", due_at=None, updated_at=now)
         data: dict[str, Any] = msgspec.json.decode(instance.data)
         match = awaited(data)
@@ -525,16 +533,11 @@ def conversion_detail(goal: GoalSettings, event: Observed) -> str:
     `value_property` the event holds as a number (what a split's experiment reads as revenue)."""
     if goal.value_property is None:
         return event.message_id
-    value = lookup(event.properties, goal.value_property)
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            value = None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    value = number(lookup(event.properties, goal.value_property))
+    if value is None or not math.isfinite(value):
         log.warning("goal value %s of event %s is not a number", goal.value_property, event.message_id)
         return event.message_id
-    return f"{event.message_id} value={float(value)!r}"
+    return f"{event.message_id} value={value!r}"
 
 
 def _batch_marker(fire_id: str, reason: str, at: datetime, context: bytes) -> StoredFire:

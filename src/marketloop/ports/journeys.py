@@ -80,6 +80,9 @@ class LogRow:
     detail: str = ""
 
 
+UPDATE_CHANNEL = "@update"  # the outbox channel of tag updates (no channel has a name starting with @)
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboxRow:
     """A touch a walk decided to make (发送队列): written with the instance that made it, sent by the dispatcher.

@@ -20,6 +20,7 @@ from marketloop.adapters.sql.realtime import _Dialect, stored_fire, stream_offse
 from marketloop.adapters.sql.tables import metadata
 from marketloop.core.events import as_utc
 from marketloop.ports.journeys import (
+    UPDATE_CHANNEL,
     FireAlreadyConsumedError,
     Instance,
     JourneyChange,
@@ -396,11 +397,12 @@ class SqlJourneyStore(_Dialect):
                     ],
                 )
 
-    def _bulk(self, connection: sa.Connection, what: str, rows: builtins.list[dict[str, Any]]) -> None:
+    def _bulk(self, connection: sa.Connection, what: str, rows: builtins.list[dict[str, Any]]) -> int:
         """Many rows through the driver's executemany: a batch entry writes millions, and SQLAlchemy's
-        per-row parameter processing would be most of its time. Times come converted (`_time`)."""
+        per-row parameter processing would be most of its time. Times come converted (`_time`). Returns the
+        rows written (both drivers sum them over an executemany)."""
         sql, getter = self._statements[what]
-        connection.exec_driver_sql(sql, rows if getter is None else [getter(row) for row in rows])
+        return connection.exec_driver_sql(sql, rows if getter is None else [getter(row) for row in rows]).rowcount
 
     @functools.cached_property
     def _statements(self) -> dict[str, tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]] | None]]:
@@ -451,7 +453,8 @@ class SqlJourneyStore(_Dialect):
 
     def queued(self, until: datetime, limit: int, *, channels: str = "all") -> builtins.list[OutboxRow]:
         table = journey_outbox.c
-        kinds = {"all": sa.true(), "touches": table.channel != "@update", "updates": table.channel == "@update"}
+        updates = table.channel == UPDATE_CHANNEL
+        kinds = {"all": sa.true(), "touches": ~updates, "updates": updates}
         query = (
             journey_outbox.select()
             .where(table.status == "queued", table.not_before <= as_utc(until), kinds[channels])
@@ -506,26 +509,13 @@ class SqlJourneyStore(_Dialect):
 
     def _consume_all(self, connection: sa.Connection, journey_id: str, fires: builtins.list[StoredFire]) -> None:
         """Every fire's consumed row in one statement; any of them there already refuses the whole change."""
-        if len(fires) <= 1:
-            for fire in fires:
-                self._consume(connection, journey_id, fire)
+        if not fires:
             return
-        sql, getter = self._statements["consumed"]
-        rows = [
-            {"journey_id": journey_id, "fire_id": f.fire_id, "consumed_at": self._time(f.recorded_at)} for f in fires
-        ]
-        inserted = connection.exec_driver_sql(sql, rows if getter is None else [getter(row) for row in rows])
-        if inserted.rowcount != len(fires):
-            raise FireAlreadyConsumedError(f"journey {journey_id} consumed one of {len(fires)} fires before")
-
-    def _consume(self, connection: sa.Connection, journey_id: str, fire: StoredFire) -> None:
-        inserted = connection.execute(
-            self.insert(journey_consumed_fires)
-            .values(journey_id=journey_id, fire_id=fire.fire_id, consumed_at=as_utc(fire.recorded_at))
-            .on_conflict_do_nothing()
-        )
-        if inserted.rowcount != 1:
-            raise FireAlreadyConsumedError(f"journey {journey_id} consumed fire {fire.fire_id} before")
+        time = self._time
+        rows = [{"journey_id": journey_id, "fire_id": f.fire_id, "consumed_at": time(f.recorded_at)} for f in fires]
+        if self._bulk(connection, "consumed", rows) != len(fires):
+            named = fires[0].fire_id if len(fires) == 1 else f"one of {len(fires)} fires"
+            raise FireAlreadyConsumedError(f"journey {journey_id} consumed {named} before")
 
     def counts(self, journey_id: str) -> dict[str, dict[str, int]]:
         log, table = journey_step_log.c, journey_instances.c
