@@ -21,11 +21,12 @@ class ActiveTriggers:
         self.per_customer: list[PerCustomer] = []
         self.segment_ids: frozenset[str] = frozenset()
 
-    def refresh(self) -> None:
-        """Re-read the triggers when any was saved since the last read (one cheap query otherwise)."""
+    def refresh(self) -> bool:
+        """Re-read the triggers when any was saved since the last read (one cheap query otherwise); True when
+        something was saved (a schedule's timer may have come with it)."""
         revision = self._repository.revision()
         if revision == self._revision:
-            return
+            return False
         found: dict[str, Trigger] = {}
         for record in self._repository.list():
             if not record.enabled:
@@ -38,3 +39,4 @@ class ActiveTriggers:
         self.per_customer = [t for t in found.values() if not isinstance(t, ScheduleTrigger)]
         self.segment_ids = frozenset(t.segment_id for t in found.values() if isinstance(t, SegmentTrigger))
         self._revision = revision
+        return True

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 CONSUMER = "stream"
 _TICK = timedelta(microseconds=1)
+# Timers written by others (a schedule trigger saved through the API) are seen within this long; the
+# processor's own timers are known the moment it commits them.
+TIMER_RESCAN = timedelta(seconds=1)
 _decoder = msgspec.json.Decoder(Event)
 
 
@@ -164,6 +167,10 @@ class StreamProcessor:
         self.failures = 0  # trigger steps that raised and were skipped (see `_advance`)
         # Per partition: a time by which every durable record had been read (see `fire_due_timers`).
         self._read_through: dict[int, datetime] = {}
+        # The earliest owned timer as far as this processor knows (None: none) and when it last asked the
+        # store (None: ask next round); rounds in between ask nothing.
+        self._next_timer: datetime | None = None
+        self._timers_asked_at: datetime | None = None
         self._rounds = Rounds("stream processor", self.run_once, poll_seconds=poll_seconds)
         self._on_fires: list[Callable[[Sequence[StoredFire]], None]] = []
 
@@ -174,6 +181,10 @@ class StreamProcessor:
 
     def _commit(self, commit: Commit) -> None:
         self._store.commit(commit)
+        if commit.timers:
+            earliest = min(timer.due_at for timer in commit.timers)
+            if self._next_timer is None or earliest < self._next_timer:
+                self._next_timer = earliest
         if commit.fires:
             for callback in self._on_fires:
                 callback(commit.fires)
@@ -315,9 +326,17 @@ class StreamProcessor:
         A partition's timers fire only up to the time by which everything then
         durable in it had been processed, so an event that came in before a
         deadline is always seen before its absence timer; after a restart the
-        first round reads each partition and fires every overdue timer.
+        first round reads each partition and fires every overdue timer. Between
+        rounds that ask the store, the processor knows the earliest timer it
+        wrote, so a round with nothing due asks nothing (asked at least every
+        `TIMER_RESCAN`, and at once after a trigger is saved).
         """
         now = self._clock.now()
+        if self._active.refresh():
+            self._timers_asked_at = None  # a trigger was saved: a schedule's timer may have come with it
+        if self._nothing_due(now):
+            return 0
+        self._timers_asked_at = now
         read = [self._read_through.get(p) for p in self._partitions]
         due = self._store.due_timers(now, [SCHEDULER_PARTITION], self._timer_batch)
         if self._partitions and None not in read:
@@ -325,14 +344,22 @@ class StreamProcessor:
             until = min(now, *(moment for moment in read if moment is not None)) - _TICK
             due += self._store.due_timers(until, self._partitions, self._timer_batch)
         if not due:
+            self._next_timer = self._store.next_due(self._owned)
             return 0
-        self._active.refresh()
+        self._timers_asked_at = None  # asked again next round: more may be due, and the fired ones are gone
         batch = _Batch(Commit(consumer=CONSUMER), self._store.states({t.customer for t in due}), self._clock)
         for timer in due:
             batch.cancel(timer.timer_id)  # a timer fires once; a step may schedule the next
             self._wake(batch, timer)
         self._commit(batch.finish())
         return len(due)
+
+    def _nothing_due(self, now: datetime) -> bool:
+        """True when no owned timer can be due: asked within `TIMER_RESCAN` and the earliest known is later."""
+        asked = self._timers_asked_at
+        if asked is None or now - asked >= TIMER_RESCAN or now < asked:
+            return False
+        return self._next_timer is None or self._next_timer > now
 
     def _wake(self, batch: _Batch, timer: StoredTimer) -> None:
         trigger = self._active.by_id.get(timer.trigger_id)

@@ -65,6 +65,9 @@ from marketloop.ports.realtime import StoredFire
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 60.0  # how often `admit` searches trigger_fires although the processor hands fires over
+# Due instances are walked and committed this many at a time; between slices, waiting fires go first
+# (a settled touch moving on to its next step can wait a round; a customer who just acted should not).
+ADVANCE_SLICE = 100
 Audience = Callable[[str], Sequence[str]]  # segment id -> its members now (cust_no)
 _outcome = msgspec.json.Decoder(SendOutcome)
 
@@ -441,19 +444,29 @@ class JourneyRuntime:
         active = [record.journey_id for record in self.definitions.active()]
         if not active:
             return 0
-        # One transaction for the batch: a crash before it repeats the walks, and the touches they
+        # One transaction per slice: a crash before it repeats the slice's walks, and the touches they
         # queue again are already in the outbox under the same keys, so nothing is sent twice.
         now = self._clock.now()
-        due = self.store.due(active, now, self._batch)
-        keys = [key for instance in due if (key := _sending(instance)) is not None]
-        settled = {key: _outcome.decode(found) for key, found in self.store.outcomes(keys).items()} if keys else {}
-        change = JourneyChange()
-        for instance in due:
-            graph = self.definitions.graph(instance.journey_id, instance.version)
-            self._walk_into(change, graph, instance, now, settled)
-        if change.instances:
-            self.store.apply(change)
-        return len(due)
+        walked = 0
+        while walked < self._batch:
+            due = self.store.due(active, now, ADVANCE_SLICE)
+            keys = [key for instance in due if (key := _sending(instance)) is not None]
+            found = self.store.outcomes(keys) if keys else {}
+            settled = {key: _outcome.decode(outcome) for key, outcome in found.items()}
+            change = JourneyChange()
+            for instance in due:
+                graph = self.definitions.graph(instance.journey_id, instance.version)
+                self._walk_into(change, graph, instance, now, settled)
+            if change.instances:
+                self.store.apply(change)
+            walked += len(due)
+            if len(due) < ADVANCE_SLICE or self.offered():  # fires waiting go first; the rest is due next round
+                break
+        return walked
+
+    def offered(self) -> bool:
+        """Fires handed over by the stream processor wait for the next `admit`."""
+        return bool(self._fresh)
 
     def next_due(self) -> datetime | None:
         return self.store.next_due([record.journey_id for record in self.definitions.active()])

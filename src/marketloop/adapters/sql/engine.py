@@ -8,11 +8,17 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from marketloop.adapters.sql.sqlite_lock import writer_lock_factory
+
 
 def create_engine(url: str) -> sa.Engine:
     """An engine for `url`; SQLite gets WAL and a busy timeout so the CLI and the server can share it."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        connect_args: dict[str, object] = {"timeout": 30, "check_same_thread": False}
+        factory = writer_lock_factory(sa.engine.make_url(url).database)
+        if factory is not None:
+            connect_args["factory"] = factory  # writers queue on a lock file instead of polling (sqlite_lock)
+        engine = sa.create_engine(url, connect_args=connect_args)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(connection: object, _record: object) -> None:

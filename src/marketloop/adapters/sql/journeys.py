@@ -501,10 +501,16 @@ class SqlJourneyStore(_Dialect):
         ordered, found = sorted(keys), dict[str, bytes]()
         with self._engine.connect() as connection:
             for start in range(0, len(ordered), 500):
-                query = sa.select(table.key, table.outcome).where(
-                    table.key.in_(ordered[start : start + 500]), table.status == "done"
+                # by key alone: with `status = 'done'` in the query SQLite walked the status index through
+                # every settled row (a third of the runner's time at 1,000 touches/s, growing with the outbox)
+                query = sa.select(table.key, table.status, table.outcome).where(
+                    table.key.in_(ordered[start : start + 500])
                 )
-                found |= {key: outcome.encode() for key, outcome in connection.execute(query) if outcome is not None}
+                found |= {
+                    key: outcome.encode()
+                    for key, status, outcome in connection.execute(query)
+                    if status == "done" and outcome is not None
+                }
         return found
 
     def _consume_all(self, connection: sa.Connection, journey_id: str, fires: builtins.list[StoredFire]) -> None:
