@@ -95,3 +95,16 @@ def test_memory_databases_have_no_lock_file() -> None:
     assert writer_lock_factory(None) is None
     assert writer_lock_factory(":memory:") is None
     assert writer_lock_factory("/data/state.sqlite") is not None
+
+
+def test_a_thread_writing_on_two_connections_does_not_wait_for_itself(engine: sa.Engine) -> None:
+    # the inner write meets SQLite's own lock (held by the outer transaction) and its busy timeout, as
+    # without the writer lock; it must not wait for ever on the lock file
+    other = create_engine(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as outer:
+        outer.exec_driver_sql("INSERT INTO t (v) VALUES ('outer')")
+        with other.connect() as inner:
+            inner.exec_driver_sql("PRAGMA busy_timeout = 200")
+            with pytest.raises(sa.exc.OperationalError, match="locked"):
+                inner.exec_driver_sql("INSERT INTO t (v) VALUES ('inner')")
+    other.dispose()

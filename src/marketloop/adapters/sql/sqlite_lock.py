@@ -11,7 +11,9 @@ before its first writing statement and lets go when its transaction ends
 (commit, rollback or close). The kernel wakes a waiter as soon as the holder
 lets go, across threads (every connection opens its own descriptor) and
 processes. SQLite's own locking stays the guard; the lock only decides who
-asks next. A writer that does not use it (an older process, the sqlite3
+asks next. A thread that already holds the lock through one connection does
+not wait for it on another (that wait would never end): SQLite's busy timeout
+answers that case, as before. A writer that does not use it (an older process, the sqlite3
 shell) still meets the busy timeout as before.
 """
 
@@ -20,7 +22,19 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 from typing import Any
+
+_local = threading.local()
+
+
+def _holding() -> set[str]:
+    """The lock files this thread holds."""
+    held: set[str] | None = getattr(_local, "held", None)
+    if held is None:
+        held = _local.held = set()
+    return held
+
 
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "WITH")
 
@@ -64,15 +78,22 @@ class WriterLockConnection(sqlite3.Connection):
         return super().cursor(factory)
 
     def hold(self) -> None:
-        if self._lock_fd is not None or self.lock_path is None:
+        path = self.lock_path
+        if self._lock_fd is not None or path is None:
             return
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        held = _holding()
+        if path in held:
+            # This thread writes through another connection of the file already: waiting for its own lock
+            # would never end. SQLite's busy timeout decides, as it did before this lock.
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # blocks with the GIL released
         except BaseException:
             os.close(fd)
             raise
         self._lock_fd = fd
+        held.add(path)
 
     def settle(self) -> None:
         """Let go once no transaction is open (a statement outside one, or a failed BEGIN)."""
@@ -83,6 +104,7 @@ class WriterLockConnection(sqlite3.Connection):
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             os.close(fd)  # closing the descriptor drops its flock
+            _holding().discard(str(self.lock_path))
 
     def commit(self) -> None:
         try:
