@@ -6,7 +6,8 @@ touch's outbox row. Target p99 ≤ 200 ms (stretch 100 ms).
 
 What it does:
 
-1. a real FileLog (2 partitions) and an SQLite operational store (migrated by
+1. a real FileLog (2 partitions), its re-partition by OneID (a second FileLog,
+   as `marketloop serve` keys it) and an SQLite operational store (migrated by
    Alembic) in a temp dir; the two triggers of `benchmarks/triggers.py` (a
    large transfer in; viewed a product's detail page and did not buy within
    `--absence-seconds`); two published journeys, one per trigger: entry ->
@@ -60,6 +61,7 @@ from marketloop.identity.service import IdentityService
 from marketloop.journeys.channels.registry import ChannelRegistry, ConfiguredChannel
 from marketloop.journeys.channels.service import SendService
 from marketloop.journeys.definitions import JourneyDefinitions
+from marketloop.journeys.keyed import Repartitioner
 from marketloop.journeys.outbox import OutboxDispatcher
 from marketloop.journeys.policy.service import ContactPolicyService
 from marketloop.journeys.processor import StreamProcessor
@@ -146,7 +148,10 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     resolver = None
     if args.oneid:
         resolver = IdentityService(MemoryIdentityStore(), FieldCipher(FieldKeys.generate()), clock)
-    processor = StreamProcessor(log, store, repository, clock, poll_seconds=0.005, resolver=resolver)
+    # as serve runs it: the processor reads the log re-partitioned by OneID (journeys.keyed), keying each round
+    keyed = FileLog(folder / "keyed", partitions=2)
+    keyer = Repartitioner(log, keyed, store, clock, resolver=resolver)
+    processor = StreamProcessor(log, store, repository, clock, poll_seconds=0.005, keyer=keyer)
     runner, channels = runner_for(engine, clock, dispatch=args.dispatcher == "thread")
     child = DispatcherProcess(folder, None) if args.dispatcher == "process" else None
     processor.on_fires(runner.wake)
@@ -179,6 +184,7 @@ def run(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         if f.reason == "event"
     ]
     log.close_sync()
+    keyed.close_sync()
     engine.dispose()
     rows = len(event_ms) + len(absence_ms)
     return {

@@ -70,9 +70,10 @@ def test_create_list_dry_run_and_fire_over_http(client: TestClient, container: C
     fired = client.post("/v1/triggers/rm-referral/fire", json=call, headers=writer)
     assert fired.status_code == 202, fired.text
     status = client.get("/v1/triggers/status", headers=writer).json()
-    assert [p["lag"] for p in status["partitions"]] == [1]
+    assert [p["lag"] for p in status["keying"]] == [1], "collected, not keyed by OneID yet"
     container.processor.drain()
     status = client.get("/v1/triggers/status", headers=writer).json()
+    assert status["keying"] == [{"partition": 0, "committed": 0, "end": 0, "lag": 0}]
     assert status["partitions"] == [{"partition": 0, "committed": 0, "end": 0, "lag": 0}]
     assert status["failures"] == 0
     fires = client.get("/v1/triggers/rm-referral/fires", headers=writer).json()

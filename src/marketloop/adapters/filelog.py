@@ -117,7 +117,9 @@ class FileLog:
         except BlockingIOError:
             os.close(self._lock_fd)
             raise LogLockedError(f"{directory} is in use by another marketloop process") from None
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filelog-sync")
+        # one writer per partition: each partition's groups are written and fsynced in order, and the
+        # partitions' fsyncs overlap (an append to every partition waits for one fsync, not one each)
+        self._io = ThreadPoolExecutor(max_workers=max(1, partitions), thread_name_prefix="filelog-sync")
         self._parts: list[_Partition] = []
         try:
             for n in range(partitions):

@@ -57,8 +57,10 @@ from marketloop.experiments.service import ExperimentService
 from marketloop.identity.service import IdentityService
 from marketloop.journeys.definitions import JourneyDefinitions
 from marketloop.journeys.facts import profile_facts
+from marketloop.journeys.keyed import Repartitioner
 from marketloop.journeys.membership import LookupFacts, SegmentMembership
 from marketloop.journeys.outbox import OutboxDispatcher
+from marketloop.journeys.processor import CONSUMER as STREAM_CONSUMER
 from marketloop.journeys.processor import StreamProcessor
 from marketloop.journeys.runner import JourneyEvents, JourneyRunner
 from marketloop.journeys.runtime import JourneyRuntime
@@ -147,6 +149,7 @@ class Container:
     engine: sa.Engine
     dispatcher_process: DispatcherProcess | None = None  # set by `marketloop serve` (see app.dispatch)
     log: FileLog
+    keyed_log: FileLog
     warehouse: DuckDBWarehouse
     sources: SourceService
     plan: PlanCheck
@@ -178,6 +181,16 @@ class Container:
             segment_bytes=settings.eventlog.segment_bytes,
         )
         try:
+            # the stream processor's input: the collection log re-partitioned by OneID (journeys.keyed)
+            keyed_log = FileLog(
+                settings.data_dir / "keyed",
+                partitions=settings.eventlog.partitions,
+                segment_bytes=settings.eventlog.segment_bytes,
+            )
+        except BaseException:
+            log.close_sync()
+            raise
+        try:
             warehouse = DuckDBWarehouse(
                 settings.data_dir / "warehouse" / "events.duckdb",
                 dedupe_window_rows=settings.warehouse.dedupe_window_rows,
@@ -185,6 +198,7 @@ class Container:
             )
         except BaseException:
             log.close_sync()
+            keyed_log.close_sync()
             raise
         audit = AuditLog(SqlAuditStore(engine), clock)
         sources = SourceService(SqlSourceRepository(engine), clock, audit=audit)
@@ -215,12 +229,21 @@ class Container:
             tags=tags.names,
             catalog=ONE_ID_CATALOG,
         )
+        keyer = Repartitioner(
+            log,
+            keyed_log,
+            stream_store,
+            clock,
+            resolver=identity,
+            max_batch=settings.stream.max_batch,
+            legacy_consumer=STREAM_CONSUMER,
+        )
         processor = StreamProcessor(
             log,
             stream_store,
             trigger_repository,
             clock,
-            resolver=identity,
+            keyer=keyer,
             segment_events=_segment_events(settings, segments, warehouse, log, clock),
             max_batch=settings.stream.max_batch,
             timer_batch=settings.stream.timer_batch,
@@ -241,6 +264,7 @@ class Container:
             clock=clock,
             engine=engine,
             log=log,
+            keyed_log=keyed_log,
             warehouse=warehouse,
             sources=sources,
             plan=tracking,
@@ -348,6 +372,7 @@ class Container:
         await self.log.close()
         self.loader.stop()
         self.processor.stop()
+        self.keyed_log.close_sync()
         if "journey_runner" in self.__dict__:  # started (cached_property): stop, then run what is due
             self.journey_runner.stop()
         if self.dispatcher_process is not None:
@@ -360,6 +385,7 @@ class Container:
         """Release every store without a running event loop (CLI commands)."""
         self.loader.drain()
         self.log.close_sync()
+        self.keyed_log.close_sync()
         self._close_channels()
         self.warehouse.close()
         self.engine.dispose()

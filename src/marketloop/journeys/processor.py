@@ -32,6 +32,7 @@ from marketloop.collect.loader import Resolver
 from marketloop.core.events import Event
 from marketloop.journeys import dates, machines
 from marketloop.journeys.active import ActiveTriggers
+from marketloop.journeys.keyed import Repartitioner, keyed_decoder
 from marketloop.journeys.rounds import Rounds
 from marketloop.journeys.segment_events import NotAppendedError, SegmentEvents
 from marketloop.journeys.steps import Fire, Step, TimerRequest, observe, partition_key
@@ -49,7 +50,8 @@ from marketloop.ports.realtime import (
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "stream"
+CONSUMER = "stream"  # reading the collection log itself (no re-partitioner)
+KEYED_CONSUMER = "stream-keyed"  # reading the keyed log (see `marketloop.journeys.keyed`)
 _TICK = timedelta(microseconds=1)
 # Timers written by others (a schedule trigger saved through the API) are seen within this long; the
 # processor's own timers are known the moment it commits them.
@@ -147,11 +149,18 @@ class StreamProcessor:
         membership: Membership | None = None,
         segment_events: SegmentEvents | None = None,
         partitions: Sequence[int] | None = None,
+        keyer: Repartitioner | None = None,
         max_batch: int = 2_000,
         timer_batch: int = 1_000,
         poll_seconds: float = 0.02,
     ) -> None:
+        # With a re-partitioner the processor reads its keyed log (partitioned by OneID, each record with
+        # its OneID) and runs it first every round; else the collection log, resolving OneIDs itself.
+        self._keyer = keyer
+        if keyer is not None:
+            events = keyer.keyed
         self._log = events
+        self._consumer = CONSUMER if keyer is None else KEYED_CONSUMER
         self._store = store
         self._clock = clock
         self._resolver = resolver
@@ -172,6 +181,8 @@ class StreamProcessor:
         self._next_timer: datetime | None = None
         self._timers_asked_at: datetime | None = None
         self._rounds = Rounds("stream processor", self.run_once, poll_seconds=poll_seconds)
+        self._poll = poll_seconds
+        self._keying: Rounds | None = None  # the re-partitioner's own thread, while started
         self._on_fires: list[Callable[[Sequence[StoredFire]], None]] = []
 
     def on_fires(self, callback: Callable[[Sequence[StoredFire]], None]) -> None:
@@ -195,7 +206,7 @@ class StreamProcessor:
 
     def committed(self, partition: int) -> int:
         if partition not in self._offsets:
-            self._offsets[partition] = self._store.committed_offset(CONSUMER, partition)
+            self._offsets[partition] = self._store.committed_offset(self._consumer, partition)
         return self._offsets[partition]
 
     def lag(self, partition: int) -> int:
@@ -203,15 +214,17 @@ class StreamProcessor:
         return self._log.end_offset(partition) - self.committed(partition)
 
     def status(self) -> dict[str, Any]:
-        """Per partition: the committed offset, the log's end and the lag; failures; the next timer due."""
+        """Per partition: the committed offset, the log's end and the lag (also of the re-partitioner, by
+        collection partition); failures; the next timer due."""
         partitions = []
         for partition in self._partitions:
-            committed = self._store.committed_offset(CONSUMER, partition)
+            committed = self._store.committed_offset(self._consumer, partition)
             end = self._log.end_offset(partition)
             partitions.append({"partition": partition, "committed": committed, "end": end, "lag": end - committed})
         next_due = self._store.next_due(self._owned)
         return {
-            "partitions": partitions,
+            "partitions": partitions,  # of the log the processor reads (the keyed log when re-partitioned)
+            "keying": self._keyer.status() if self._keyer is not None else [],  # collection log -> keyed log
             "failures": self.failures,
             "next_timer_due": None if next_due is None else next_due.isoformat(),
         }
@@ -221,9 +234,9 @@ class StreamProcessor:
     def process_partition(self, partition: int) -> int:
         """Process one batch of `partition` and commit it; returns how many records it consumed."""
         after = self.committed(partition)
-        seen_at, end = self._clock.now(), self._log.end_offset(partition)
+        seen_at, end = self._seen(), self._log.end_offset(partition)
         if end <= after:
-            self._read_through[partition] = seen_at
+            self._mark_read(partition, seen_at)
             return 0
         self._active.refresh()
         if self._idle():
@@ -234,7 +247,7 @@ class StreamProcessor:
         realtime = self._segment_events.watched(self._active.segment_ids) if self._segment_events else frozenset()
         stateful = bool(self._active.per_customer or realtime)
         batch = _Batch(
-            Commit(consumer=CONSUMER, partition=partition, after=after, offset=after + len(values)),
+            Commit(consumer=self._consumer, partition=partition, after=after, offset=after + len(values)),
             self._store.states({customer for customer, _ in keyed}) if stateful else {},
             self._clock,
         )
@@ -251,7 +264,7 @@ class StreamProcessor:
             raise
         self._offsets[partition] = after + len(values)
         if after + len(values) >= end:
-            self._read_through[partition] = seen_at
+            self._mark_read(partition, seen_at)
         return len(values)
 
     def _idle(self) -> bool:
@@ -261,20 +274,31 @@ class StreamProcessor:
         segment_events = self._segment_events
         return segment_events is None or not segment_events.watched(self._active.segment_ids)
 
-    def _skip(self, partition: int, after: int, end: int, seen_at: datetime) -> None:
+    def _seen(self) -> datetime | None:
+        """Now, for the collection log; for the keyed log, the time by which everything durable in the
+        collection log had been keyed (None: not yet), taken before the keyed log's end is read."""
+        return self._clock.now() if self._keyer is None else self._keyer.through
+
+    def _mark_read(self, partition: int, seen_at: datetime | None) -> None:
+        if seen_at is not None:
+            self._read_through[partition] = seen_at
+
+    def _skip(self, partition: int, after: int, end: int, seen_at: datetime | None) -> None:
         """No trigger reads events: move the offset past them unread, so that an idle processor costs the
         collection path nothing (it shares the GIL with the API). Counted as nothing handled: the loop
         then waits its poll interval, so the offset commits at most that often."""
-        batch = _Batch(Commit(consumer=CONSUMER, partition=partition, after=after, offset=end), {}, self._clock)
+        batch = _Batch(Commit(consumer=self._consumer, partition=partition, after=after, offset=end), {}, self._clock)
         try:
             self._commit(batch.finish())
         except BaseException:
             self._offsets.pop(partition, None)
             raise
         self._offsets[partition] = end
-        self._read_through[partition] = seen_at
+        self._mark_read(partition, seen_at)
 
     def _keyed(self, values: Sequence[bytes]) -> list[tuple[str, Event]]:
+        if self._keyer is not None:
+            return self._from_keyed_log(values)
         events: list[Event] = []
         kept: list[bytes] = []
         for value in values:
@@ -291,6 +315,18 @@ class StreamProcessor:
         with self._resolver.attribute(kept) as attribution:
             one_ids = list(attribution.one_ids)
         return [(one_id or partition_key(event), event) for one_id, event in zip(one_ids, events, strict=True)]
+
+    @staticmethod
+    def _from_keyed_log(values: Sequence[bytes]) -> list[tuple[str, Event]]:
+        keyed: list[tuple[str, Event]] = []
+        for value in values:
+            try:
+                record = keyed_decoder.decode(value)
+            except msgspec.DecodeError as error:
+                log.warning("a keyed log record cannot be read by the stream processor (%s); skipped", error)
+                continue
+            keyed.append((record.one_id, record.event))
+        return keyed
 
     def _segments(self, batch: _Batch, customer: str, event: Event, partition: int) -> frozenset[str] | None:
         """The customer's segments just after `event` among those segment triggers watch; None: not asked."""
@@ -347,7 +383,7 @@ class StreamProcessor:
             self._next_timer = self._store.next_due(self._owned)
             return 0
         self._timers_asked_at = None  # asked again next round: more may be due, and the fired ones are gone
-        batch = _Batch(Commit(consumer=CONSUMER), self._store.states({t.customer for t in due}), self._clock)
+        batch = _Batch(Commit(consumer=self._consumer), self._store.states({t.customer for t in due}), self._clock)
         for timer in due:
             batch.cancel(timer.timer_id)  # a timer fires once; a step may schedule the next
             self._wake(batch, timer)
@@ -383,8 +419,10 @@ class StreamProcessor:
     # -- running ------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """One round: a batch from every partition, then the due timers; returns records + timers handled."""
-        handled = sum(self.process_partition(p) for p in self._partitions)
+        """One round: the re-partitioner's batch (unless its thread runs), a batch from every partition, then
+        the due timers; returns records + timers handled."""
+        handled = self._keyer.run_once() if self._keyer is not None and self._keying is None else 0
+        handled += sum(self.process_partition(p) for p in self._partitions)
         return handled + self.fire_due_timers()
 
     def drain(self) -> int:
@@ -397,10 +435,24 @@ class StreamProcessor:
                 return total
 
     def start(self) -> None:
+        """Start the processor's thread and, with a re-partitioner, the keying thread beside it (keying the
+        next batch, waiting for its append to be durable, overlaps processing this one)."""
+        if self._keyer is not None:
+            self._keying = Rounds("keyer", self._key_round, poll_seconds=self._poll)
+            self._keying.start()
         self._rounds.start()
 
+    def _key_round(self) -> int:
+        keyed = self._keyer.run_once() if self._keyer is not None else 0
+        if keyed:
+            self._rounds.wake()
+        return keyed
+
     def stop(self) -> None:
-        """Stop the thread, then process what is left (drain on SIGTERM)."""
+        """Stop the threads, then process what is left (drain on SIGTERM)."""
+        if self._keying is not None:
+            self._keying.stop()
+            self._keying = None
         self._rounds.stop()
         try:
             self.drain()

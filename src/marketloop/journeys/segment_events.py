@@ -156,7 +156,7 @@ class SegmentEvents:
         for partition, event in pending:
             grouped.setdefault(partition, []).append(msgspec.json.encode(event))
         try:
-            _run(self._append(grouped))
+            run_blocking(self._append(grouped))
         except Exception as error:
             raise NotAppendedError(f"{len(pending)} segment events could not be appended: {error}") from error
         self.appended += len(pending)
@@ -166,8 +166,8 @@ class SegmentEvents:
         await asyncio.gather(*(self._log.append(partition, records) for partition, records in grouped.items()))
 
 
-def _run(append: Coroutine[Any, Any, None]) -> None:
-    """Run the append to completion from the processor's thread, or from inside a running loop (a drain at stop)."""
+def run_blocking(append: Coroutine[Any, Any, None]) -> None:
+    """Run an append to completion from a worker thread, or from inside a running loop (a drain at stop)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -120,6 +120,15 @@ class StreamStore(Protocol):
         """Stored trigger state of these customers, by (trigger id, customer)."""
         ...
 
+    def positions(self, consumer: str) -> dict[int, int]:
+        """Every stored offset of `consumer`, by partition."""
+        ...
+
+    def save_positions(self, positions: dict[str, dict[int, int]]) -> None:
+        """Store offsets of several consumers (by consumer, then partition) in one transaction, unchecked: for
+        a consumer with one writer (the re-partitioner)."""
+        ...
+
     def commit(self, commit: Commit) -> None:
         """Write every change of `commit` and move the offset, all or nothing.
 

@@ -197,6 +197,27 @@ class SqlStreamStore(_Dialect):
                     found[(trigger_id, customer)] = state.encode()
         return found
 
+    def positions(self, consumer: str) -> dict[int, int]:
+        table = stream_offsets.c
+        query = sa.select(table.partition, table.offset).where(table.consumer == consumer)
+        with self._engine.connect() as connection:
+            return {int(partition): int(offset) for partition, offset in connection.execute(query)}
+
+    def save_positions(self, positions: dict[str, dict[int, int]]) -> None:
+        rows = [
+            {"consumer": consumer, "partition": partition, "offset": offset}
+            for consumer, offsets in positions.items()
+            for partition, offset in offsets.items()
+        ]
+        if not rows:
+            return
+        insert = self.insert(stream_offsets)
+        upsert = insert.on_conflict_do_update(
+            index_elements=["consumer", "partition"], set_={"offset": insert.excluded.offset}
+        )
+        with self._engine.begin() as connection:
+            connection.execute(upsert, rows)
+
     def commit(self, commit: Commit) -> None:
         with self._engine.begin() as connection:
             if commit.partition is not None:
