@@ -102,6 +102,8 @@ def test_a_fresh_database_gets_every_channel_table_and_index(engine: sa.Engine) 
     _alembic(engine, "downgrade", BEFORE)
     assert _schema(engine) == {}
     _alembic(engine, "upgrade", CHANNEL_REVISION)
+    assert _schema(engine)["rm_tasks"][0] == {"ix_rm_tasks_rm"}, "0014 keeps the shape it had (0016 adds to it)"
+    upgrade(engine)
     assert _schema(engine) == EXPECTED
 
 

@@ -245,6 +245,22 @@ def test_rm_tasks_are_listed_by_rm_and_closed_with_an_outcome(engine: sa.Engine)
     assert tasks.tasks(status=TaskStatus.OPEN)[0].id != made.provider_message_id
 
 
+def test_an_rms_tasks_come_earliest_due_first_then_by_priority(engine: sa.Engine) -> None:
+    channel = RmTaskChannel(name="rm", engine=engine, clock=FrozenClock(T0))
+    touches = {
+        "later": _touch(ChannelKind.RM, "later", sender="rm_li", due_at=T0 + timedelta(days=2)),
+        "soon": _touch(ChannelKind.RM, "soon", sender="rm_li", due_at=T0 + timedelta(hours=4), urgency="low"),
+        "plain": _touch(ChannelKind.RM, "plain", sender="rm_li"),
+        "urgent": _touch(ChannelKind.RM, "urgent", sender="rm_li", urgency="urgent"),
+    }
+    ids = {key: channel.send(touch).provider_message_id for key, touch in touches.items()}
+    listed = channel.tasks(relationship_manager="rm_li")
+    assert [t.id for t in listed] == [ids["soon"], ids["later"], ids["urgent"], ids["plain"]]
+    assert (listed[0].due_at, listed[0].priority) == (T0 + timedelta(hours=4), "low")
+    assert (listed[2].due_at, listed[2].priority) == (None, "urgent")
+    assert listed[3].priority == "normal"
+
+
 def test_batches_claim_complete_and_decide_in_one_go(ledger: DeliveryLedger, history: ContactHistory) -> None:
     _claim(ledger, "sent")
     ledger.complete("sent", SendResult(idempotency_key="sent", provider_message_id="p0"), T0)

@@ -78,6 +78,7 @@ def test_update_rm_task_and_webhook_steps_act_once_through_the_outbox(world: Wor
     assert (task.sender, task.title) == ("rm_zhang", "【重要】跟进 稳盈90天")
     due = MORNING + timedelta(days=1) + timedelta(hours=8)  # Asia/Shanghai
     assert task.body == f"客户浏览了稳盈90天，请电话跟进\n截止 due {due:%Y-%m-%d %H:%M}"
+    assert (task.due_at, task.urgency) == (MORNING + timedelta(days=1), "high"), "as columns the workbench sorts by"
     (hook,) = world.channels.webhook.sent
     assert (hook.body, dict(hook.variables), hook.journey) == ("外呼 稳盈90天", {"product": "稳盈90天"}, "act")
     steps = [(step, kind) for step, kind, _ in _log(world, "C1")]

@@ -285,10 +285,11 @@ def _request(
     instance = walk.instance
     context = walk.data.get("context", {})
     policy = known.graph.policy
-    sender = ""
+    sender, due_at, urgency = "", None, ""
     if isinstance(settings, RmTaskSettings):
         message = rm_task_message(settings, _variables(settings.variables, context), now)
-        sender = settings.queue
+        sender, urgency = settings.queue, settings.priority
+        due_at = now + settings.due_in if settings.due_in is not None else None
     elif isinstance(settings, WebhookSettings):
         message = Message(text=settings.payload, variables=_variables(settings.variables, context))
     else:
@@ -304,6 +305,8 @@ def _request(
         journey=instance.journey_id,
         priority=policy.priority,
         sender=sender,
+        due_at=due_at,
+        urgency=urgency,
         candidates=tuple(settings.fallback) if isinstance(settings, SendSettings) and channel == BEST else (),
         caps=known.caps,
         budget_fen=policy.budget_fen,

@@ -74,6 +74,8 @@ class Touch:
     campaign: str = ""
     journey: str = ""
     sender: str = ""  # WeCom: the RM's user id; RM task: the RM to assign; e-mail: overrides the From address
+    due_at: datetime | None = None  # RM task: when it is due (the workbench sorts by it)
+    urgency: str = ""  # RM task: low / normal / high / urgent ("": normal)
     # Which attempt at this key the send is: 1 the first; more after a retryable error or when a claim whose
     # worker died mid-send is taken over, when the provider may already have the touch (accepted, answer lost).
     attempt: int = 1

@@ -49,6 +49,8 @@ class RmTask:
     created_at: datetime
     closed_at: datetime | None = None
     outcome: str = ""
+    due_at: datetime | None = None
+    priority: str = "normal"  # low / normal / high / urgent
 
 
 class RmTaskStore(Protocol):

@@ -34,6 +34,9 @@ def _insert_once(engine: sa.Engine, table: sa.Table, key: str, values: dict[str,
         return str(found)
 
 
+PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
+
+
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -128,6 +131,8 @@ class RmTaskChannel:
             "status": TaskStatus.OPEN.value,
             "created_at": canonical_time(self._clock.now()),
             "outcome": "",
+            "due_at": canonical_time(touch.due_at) if touch.due_at is not None else None,
+            "priority": touch.urgency or "normal",
         }
         row_id = _insert_once(self._engine, rm_tasks, touch.idempotency_key, values)
         return SendResult(idempotency_key=touch.idempotency_key, provider_message_id=row_id)
@@ -141,7 +146,9 @@ class RmTaskChannel:
         self, *, relationship_manager: str | None = None, status: TaskStatus | None = None, limit: int = 100
     ) -> list[RmTask]:
         t = rm_tasks.c
-        query = rm_tasks.select().order_by(t.created_at.desc(), t.id).limit(limit)
+        # most pressing first: the earliest due (tasks without a due time after), then by priority, the newest
+        rank = sa.case(PRIORITY_RANK, value=t.priority, else_=len(PRIORITY_RANK))
+        query = rm_tasks.select().order_by(t.due_at.is_(None), t.due_at, rank, t.created_at.desc(), t.id).limit(limit)
         if relationship_manager is not None:
             query = query.where(t.relationship_manager == relationship_manager)
         if status is not None:
@@ -178,4 +185,6 @@ def _task(row: sa.RowMapping) -> RmTask:
         created_at=datetime.fromisoformat(row["created_at"]),
         closed_at=_time(row["closed_at"]),
         outcome=row["outcome"],
+        due_at=_time(row["due_at"]),
+        priority=row["priority"],
     )

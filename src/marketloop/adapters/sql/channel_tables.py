@@ -116,7 +116,10 @@ rm_tasks = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("closed_at", sa.String(40), nullable=True),
     sa.Column("outcome", sa.String(500), nullable=False),
+    sa.Column("due_at", sa.String(40), nullable=True),
+    sa.Column("priority", sa.String(10), nullable=False, server_default="normal"),
     sa.Index("ix_rm_tasks_rm", "relationship_manager", "status"),
+    sa.Index("ix_rm_tasks_due", "relationship_manager", "status", "due_at"),
 )
 
 

@@ -53,6 +53,8 @@ class SendRequest:
     customer_tolerance: str | None = None  # C1–C5 from the suitability questionnaire
     timezone: str | None = None
     sender: str = ""  # the RM (WeCom, RM task)
+    due_at: datetime | None = None  # an RM task: when it is due
+    urgency: str = ""  # an RM task: low / normal / high / urgent ("": normal)
     candidates: tuple[str, ...] = ()  # for channel "best"
     caps: tuple[Cap, ...] = ()  # the journey's own frequency caps, on top of the global ones
     budget_fen: int | None = None  # the campaign's budget in fen; each touch reserves its channel's price

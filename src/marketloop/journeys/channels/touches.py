@@ -47,6 +47,8 @@ def build_touch(request: SendRequest, kind: ChannelKind, sms: SmsDress) -> Touch
         campaign=request.campaign,
         journey=request.journey,
         sender=request.sender,
+        due_at=request.due_at,
+        urgency=request.urgency,
     )
 
 

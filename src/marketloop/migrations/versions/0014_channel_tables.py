@@ -26,11 +26,37 @@ revision = "0014"
 down_revision = "0013"
 
 
+def _as_of_0014() -> sa.MetaData:
+    """The shared definitions as they were at this revision: `rm_tasks` without the due time and priority
+    that 0016 added."""
+    metadata = sa.MetaData()
+    for table in channel_metadata.sorted_tables:
+        if table.name != "rm_tasks":
+            table.to_metadata(metadata)
+    sa.Table(
+        "rm_tasks",
+        metadata,
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+        sa.Column("customer", sa.String(100), nullable=False),
+        sa.Column("relationship_manager", sa.String(100), nullable=False),
+        sa.Column("title", sa.String(200), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("campaign", sa.String(200), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("closed_at", sa.String(40), nullable=True),
+        sa.Column("outcome", sa.String(500), nullable=False),
+        sa.Index("ix_rm_tasks_rm", "relationship_manager", "status"),
+    )
+    return metadata
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     inspector = sa.inspect(bind)
     existing = set(inspector.get_table_names())
-    for table in channel_metadata.sorted_tables:
+    for table in _as_of_0014().sorted_tables:
         if table.name not in existing:
             table.create(bind)
             continue
@@ -42,5 +68,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
-    for table in reversed(channel_metadata.sorted_tables):
+    for table in reversed(_as_of_0014().sorted_tables):
         table.drop(bind, checkfirst=True)
