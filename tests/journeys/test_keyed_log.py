@@ -23,14 +23,7 @@ from marketloop.testing.eventlog import MemoryEventLog
 from marketloop.testing.identity import MemoryIdentityStore
 
 from .conftest import T0, append, event, minutes
-
-SEQUENCE = {
-    "kind": "event",
-    "id": "view-calc",
-    "after": [{"event": "fund_view"}],
-    "expect": [{"event": "calc"}],
-    "within": 300,
-}
+from .test_processor import SEQUENCE
 
 
 def _anonymous(message_id: str, name: str, device: str, **fields: str) -> Event:

@@ -15,9 +15,9 @@ workers ever touch one customer's state.
 Exactly once: the re-partitioner appends durably, then (at most every
 `SAVE_SECONDS`) stores its collection positions and the keyed log's ends
 before that append in one transaction. A crash leaves records in the keyed
-log that its stored positions do not cover; at start it reads the keyed log after the stored ends,
-takes the highest collection position found per collection partition and
-goes on after it, so no event is keyed twice or lost. It is the keyed log's
+log that its stored positions do not cover; at start it reads the keyed log
+after the stored ends, takes the highest collection position found per
+collection partition and goes on after it, so no event is keyed twice or lost. It is the keyed log's
 only writer (the log's lock file makes sure).
 
 `through` is the time by which every record durable in the collection log
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -109,6 +110,7 @@ class Repartitioner:
         self._max_batch = max_batch
         self._legacy = legacy_consumer
         self._positions: dict[int, int] | None = None
+        self._recovering = threading.Lock()  # the first round and a status request may both ask
         self._saved_at: float | None = None
         self.through: datetime | None = None
 
@@ -118,6 +120,12 @@ class Repartitioner:
 
         A data directory from before the keyed log starts where `legacy_consumer` (the processor that read
         the collection log itself) had got to, so nothing is processed twice."""
+        with self._recovering:
+            if self._positions is not None:
+                return self._positions
+            return self._recover()
+
+    def _recover(self) -> dict[int, int]:
         stored = self._store.positions(CONSUMER)
         if not stored and self._legacy is not None:
             stored = self._store.positions(self._legacy)

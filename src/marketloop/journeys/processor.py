@@ -1,9 +1,11 @@
 """The stream processor: event log -> trigger state machines -> fires, exactly once.
 
-It reads each partition after its committed offset, keys every event by
-customer (its OneID when the resolver gives one, else the log's partition key
-`user_id or anonymous_id or message_id`), runs every enabled trigger's state
-machine, and commits the new trigger state, the timers and the fires together
+It reads each partition after its committed offset — in `marketloop serve`,
+of the event log re-partitioned by OneID (`marketloop.journeys.keyed`, whose
+records carry their OneID), else of the collection log, keying every event by
+customer itself (its OneID when the resolver gives one, else the log's
+partition key `user_id or anonymous_id or message_id`) — runs every enabled
+trigger's state machine, and commits the new trigger state, the timers and the fires together
 with the partition's new offset in ONE transaction of the operational store.
 A crash before that commit loses nothing (the batch is read again); after it,
 nothing is repeated. Fire ids are unique per cause as a second guard.
