@@ -58,6 +58,9 @@ _TICK = timedelta(microseconds=1)
 # Timers written by others (a schedule trigger saved through the API) are seen within this long; the
 # processor's own timers are known the moment it commits them.
 TIMER_RESCAN = timedelta(seconds=1)
+# A busy re-partitioner keys at most this often: each round is a durable append (an fsync per keyed
+# partition), and 10 ms of events in one append cost less than ten appends of 1 ms each.
+KEYING_PACE_SECONDS = 0.01
 _decoder = msgspec.json.Decoder(Event)
 
 
@@ -440,7 +443,7 @@ class StreamProcessor:
         """Start the processor's thread and, with a re-partitioner, the keying thread beside it (keying the
         next batch, waiting for its append to be durable, overlaps processing this one)."""
         if self._keyer is not None:
-            self._keying = Rounds("keyer", self._key_round, poll_seconds=self._poll)
+            self._keying = Rounds("keyer", self._key_round, poll_seconds=self._poll, pace_seconds=KEYING_PACE_SECONDS)
             self._keying.start()
         self._rounds.start()
 
