@@ -123,3 +123,22 @@ def test_the_processor_reads_the_keyed_log(
     assert fires[0].partition == key_partition(str(one_id), 2)
     status = processor.status()
     assert all(p["lag"] == 0 for p in status["partitions"] + status["keying"])
+
+
+def test_while_no_trigger_reads_events_they_are_passed_unkeyed(
+    engine: sa.Engine, triggers: TriggerService, clock: FrozenClock
+) -> None:
+    source, keyed = MemoryEventLog(partitions=2), MemoryEventLog(partitions=2)
+    store = SqlStreamStore(engine)
+    keyer = Repartitioner(source, keyed, store, clock)
+    processor = StreamProcessor(source, store, SqlTriggerRepository(engine), clock, keyer=keyer)
+    append(source, event("fund_view", T0, user="C1", message_id="early"))
+    processor.drain()
+    assert sum(len(r) for r in _keyed(keyed).values()) == 0, "collection alone pays for nothing it does not use"
+    assert [p["lag"] for p in processor.status()["keying"]] == [0, 0]
+    triggers.save(SEQUENCE)
+    append(source, event("fund_view", T0, user="C1", message_id="m1"))
+    append(source, event("calc", T0 + minutes(1), user="C1", message_id="m2"))
+    processor.drain()
+    assert sorted(r.event.message_id for records in _keyed(keyed).values() for r in records) == ["m1", "m2"]
+    assert [f.reason for f in store.fires()] == ["sequence"]

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -113,6 +113,9 @@ class Repartitioner:
         self._recovering = threading.Lock()  # the first round and a status request may both ask
         self._saved_at: float | None = None
         self.through: datetime | None = None
+        # Set by the processor: True while nothing reads events (no trigger, no real-time segment); the
+        # re-partitioner then moves past them unkeyed, as the processor would skip them unread.
+        self.idle: Callable[[], bool] | None = None
 
     def recover(self) -> dict[int, int]:
         """The collection positions to go on after (kept, and moved by every round): stored ones, raised by
@@ -159,6 +162,8 @@ class Repartitioner:
         read_all = True
         grouped: dict[int, list[bytes]] = {}
         moved: dict[int, int] = {}
+        if self.idle is not None and self.idle():
+            return self._skip(positions, seen_at)
         for partition in range(self._source.partitions):
             after = positions[partition]
             values = self._source.read_values(partition, after, self._max_batch)
@@ -179,6 +184,16 @@ class Repartitioner:
         if read_all:
             self.through = seen_at
         return read
+
+    def _skip(self, positions: dict[int, int], seen_at: datetime) -> int:
+        """Move past every durable record unkeyed; counted as nothing done (the loop then waits its poll)."""
+        ends = {p: self._source.end_offset(p) for p in positions}
+        if ends != positions:
+            positions.update(ends)
+            if self._saved_at is None or self._clock.monotonic() - self._saved_at >= SAVE_SECONDS:
+                self.save(dict(positions), {p: self.keyed.end_offset(p) for p in range(self.keyed.partitions)})
+        self.through = seen_at
+        return 0
 
     def save(self, positions: dict[int, int], ends: dict[int, int]) -> None:
         """Store the collection positions keyed through and the keyed log's ends before their append."""

@@ -164,6 +164,7 @@ class StreamProcessor:
         self._keyer = keyer
         if keyer is not None:
             events = keyer.keyed
+            keyer.idle = self._nothing_reads
         self._log = events
         self._consumer = CONSUMER if keyer is None else KEYED_CONSUMER
         self._store = store
@@ -271,6 +272,11 @@ class StreamProcessor:
         if after + len(values) >= end:
             self._mark_read(partition, seen_at)
         return len(values)
+
+    def _nothing_reads(self) -> bool:
+        """`_idle` with the triggers read again if any was saved (asked by the re-partitioner's thread)."""
+        self._active.refresh()
+        return self._idle()
 
     def _idle(self) -> bool:
         """No enabled trigger reads events and no segment is watched in real time."""
