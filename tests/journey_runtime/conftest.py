@@ -71,6 +71,23 @@ class Tags:
 
 
 @dataclass
+class Fields:
+    """An `AttributeWriter` over a dict: the profile fields `update` steps set (customer -> name -> value)."""
+
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def set_attribute(self, name: str, cust_no: str, value: str | None, *, at: datetime) -> bool:
+        current = self.values.setdefault(cust_no, {})
+        if current.get(name) == value:
+            return False
+        if value is None:
+            current.pop(name, None)
+        else:
+            current[name] = value
+        return True
+
+
+@dataclass
 class Channels:
     """Sends outlive a runtime restart: the ledger and the channels are the bank's, not the process's."""
 
@@ -84,6 +101,7 @@ class Channels:
     rm: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("rm", ChannelKind.RM))
     webhook: InMemoryChannel = field(default_factory=lambda: InMemoryChannel("webhook", ChannelKind.CALL))
     tags: Tags = field(default_factory=lambda: Tags())
+    fields: Fields = field(default_factory=lambda: Fields())
     facts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     segments: dict[str, list[str]] = field(default_factory=dict)  # segment id -> members (batch entries)
 
@@ -160,7 +178,9 @@ def build(engine: sa.Engine, clock: FrozenClock, channels: Channels, log: Memory
     runtime = JourneyRuntime(definitions, Walker(channels.facts_of), clock, audience=channels.audience)
     events = JourneyEvents(runtime, log, SqlStreamStore(engine))
     sends = channels.sends()
-    dispatcher = OutboxDispatcher(definitions.store, sends.send_many, sends.send, clock, tags=channels.tags)
+    dispatcher = OutboxDispatcher(
+        definitions.store, sends.send_many, sends.send, clock, tags=channels.tags, attributes=channels.fields
+    )
     return World(
         engine=engine,
         clock=clock,

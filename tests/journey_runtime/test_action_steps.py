@@ -125,6 +125,20 @@ def test_a_failed_update_and_a_missing_value_go_out_by_failed(world: World) -> N
     assert "journey_vip" not in world.channels.tags.values
 
 
+def test_an_update_sets_a_profile_field_once(world: World) -> None:
+    document = actions_journey()
+    document["steps"][1]["settings"] = {"field": "preferred_product", "value": "$properties.product"}
+    _publish(world, document)
+    world.channels.grant("C1")
+    world.fire("f1", "C1", product="稳盈90天")
+    world.runner.drain()
+    assert world.channels.fields.values == {"C1": {"preferred_product": "稳盈90天"}}
+    assert world.channels.tags.values == {}
+    assert [kind for step, kind, _ in _log(world, "C1") if step == "tag"] == ["entered", "updated"]
+    world.restart().runner.drain()  # nothing is done twice
+    assert world.channels.fields.values == {"C1": {"preferred_product": "稳盈90天"}}
+
+
 def test_a_batch_entry_copies_update_rows_for_every_customer(world: World) -> None:
     document = actions_journey()
     document["steps"][0] = ENTRY | {
@@ -214,6 +228,9 @@ def test_bad_settings_of_the_new_steps_point_at_the_field() -> None:
         with_settings(1, value=" ")
     )
     assert _problems(with_settings(1, tags="x"))[0][0] == "/steps/1/settings"
+    both = ("/steps/1/settings", "an update sets exactly one of tag (a static tag) and field (a profile field)")
+    assert both in _problems(with_settings(1, field="preferred_product"))
+    assert _problems(with_settings(1, tag="", field="Bad-Name"))[0][0] == "/steps/1/settings/field"
     assert ("/steps/2/settings/due_in", "an RM task is due a positive time after it is created") in _problems(
         with_settings(2, due_in="-PT1H")
     )

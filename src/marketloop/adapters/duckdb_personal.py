@@ -150,10 +150,13 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
 def _erase(con: duckdb.DuckDBPyConnection, cust_no: str, scrub: Scrub) -> ErasureCounts:
     tables = _tables(con)
     rows = _clear_customer(con, cust_no) if "customers" in tables else 0
+    if "customer_attributes" in tables:  # custom profile fields may hold anything a journey copied from an event
+        rows += _count(con.execute("DELETE FROM customer_attributes WHERE cust_no = ?", [cust_no]))
+        rows += _count(con.execute("DELETE FROM customer_attribute_history WHERE cust_no = ?", [cust_no]))
     one_ids = _one_ids(con, cust_no) if "identities" in tables else []
     identities = _delete_identities(con, one_ids) if one_ids else 0
     events = _scrub_events(con, cust_no, one_ids, scrub) if "events" in tables else 0
-    mark_changed(con, "customers", "identities")  # the customer's rows and whose the events are
+    mark_changed(con, "customers", "identities", "customer_attributes")  # the customer's rows, whose the events are
     return ErasureCounts(customer_rows=rows, identities=identities, events=events)
 
 

@@ -16,6 +16,7 @@ from marketloop.access.service import AccessService
 from marketloop.access.throttle import ThrottleRules
 from marketloop.adapters.clock import SystemClock
 from marketloop.adapters.duckdb_analytics import DuckDBAnalyticsWarehouse
+from marketloop.adapters.duckdb_attributes import DuckDBProfileAttributes
 from marketloop.adapters.duckdb_bank import DuckDBBankStore
 from marketloop.adapters.duckdb_branches import DuckDBBranchDirectory
 from marketloop.adapters.duckdb_customer_facts import DuckDBCustomerFacts
@@ -165,6 +166,7 @@ class Container:
     processor: StreamProcessor
     segments: SegmentService
     tags: TagService
+    attributes: DuckDBProfileAttributes  # custom profile fields, written by journeys' update steps
     profiles: ProfileService
     imports: ImportService
 
@@ -219,6 +221,7 @@ class Container:
         profile_store = DuckDBProfileStore(warehouse.cursor, warehouse.write_lock)
         lookup = OneIdLookup(identity, fallback=EventIdentityLookup(profile_store))
         tag_warehouse = DuckDBTagWarehouse(warehouse.cursor, warehouse.write_lock)
+        attributes = DuckDBProfileAttributes(warehouse.cursor, warehouse.write_lock)
         tags = TagService(SqlTagRepository(engine), tag_warehouse, clock, segments=SqlSegmentRepository(engine))
         bank = DuckDBBankStore(warehouse.cursor, warehouse.write_lock)
         stream_store, trigger_repository = SqlStreamStore(engine), SqlTriggerRepository(engine)
@@ -251,7 +254,10 @@ class Container:
         )
         return cls(
             imports=ImportService(bank, cipher, on_customers=_link_imported(identity)),
-            profiles=ProfileService(profile_store, cipher, clock, identities=lookup, tags=tag_warehouse),
+            profiles=ProfileService(
+                profile_store, cipher, clock, identities=lookup, tags=tag_warehouse, attributes=attributes
+            ),
+            attributes=attributes,
             tags=tags,
             cipher=cipher,
             identity=identity,
@@ -313,7 +319,9 @@ class Container:
         runtime = JourneyRuntime(self.journeys, walker, self.clock, audience=self.segments.members)
         events = JourneyEvents(runtime, self.log, SqlStreamStore(self.engine), resolver=self.identity)
         sends = self.channels.sends
-        dispatcher = OutboxDispatcher(self.journeys.store, sends.send_many, sends.send, self.clock, tags=self.tags)
+        dispatcher = OutboxDispatcher(
+            self.journeys.store, sends.send_many, sends.send, self.clock, tags=self.tags, attributes=self.attributes
+        )
         runner = JourneyRunner(runtime, events, dispatcher, poll_seconds=self.settings.stream.poll_seconds)
         self.processor.on_fires(runner.wake)
         return runner

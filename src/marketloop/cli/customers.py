@@ -62,6 +62,11 @@ def _print_profile(profile: CustomerProfile) -> None:
         for key, value in data[topic].items():
             table.add_row(Text(key), _cell(value))
         console.print(table)
+    if profile.attributes:
+        fields = Table("field", "value", title="custom fields 自定义属性", title_justify="left")
+        for key, value in profile.attributes.items():
+            fields.add_row(Text(key), Text(value))
+        console.print(fields)
     identities = ", ".join(f"{i['type']}={i['value']}" for i in data["identities"])
     console.print(f"identities: {identities}", markup=False, highlight=False)
     events = Table("time", "event", "type", "platform", title="timeline", title_justify="left")

@@ -27,20 +27,22 @@ from marketloop.core.errors import MarketloopError
 from marketloop.journeys.channels.sending import Message, SendOutcome, SendStatus
 from marketloop.journeys.step_types import RmTaskSettings, UpdateSettings
 from marketloop.journeys.steps import lookup
-from marketloop.ports.journeys import UPDATE_CHANNEL, TagWriter
+from marketloop.ports.journeys import UPDATE_CHANNEL, AttributeWriter, TagWriter
 
 UPDATE = UPDATE_CHANNEL
 _PRIORITY = {"urgent": "【紧急】", "high": "【重要】", "normal": "", "low": "【低】"}
 
 
 class TagUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    """What an update step asks for: set `tag` to `value` for `customer` (None: remove the customer's value)."""
+    """What an update step asks for: set `tag` (or the profile field `field`) to `value` for `customer` (None:
+    remove the customer's value)."""
 
     key: str
     customer: str
     tag: str
     value: str | None
     journey: str = ""
+    field: str = ""
 
 
 _update = msgspec.json.Decoder(TagUpdate)
@@ -51,7 +53,7 @@ def tag_update(
 ) -> TagUpdate:
     """The update an `update` step queues; a `$a.b` value the context lacks is a `MissingValueError`."""
     value = None if settings.remove else _resolved(settings.value, context)
-    return TagUpdate(key=key, customer=customer, tag=settings.tag, value=value, journey=journey)
+    return TagUpdate(key=key, customer=customer, tag=settings.tag, field=settings.field, value=value, journey=journey)
 
 
 class MissingValueError(ValueError):
@@ -67,14 +69,22 @@ def _resolved(source: str, context: Mapping[str, Any]) -> str:
     return str(found)
 
 
-def perform_update(writer: TagWriter | None, encoded: bytes, at: datetime) -> SendOutcome:
-    """Perform a queued update; bad input (an unknown tag, a tag that is not static, a value it does not take)
-    fails it with the reason. Other errors (the warehouse is down) propagate: the row stays queued."""
+def perform_update(
+    writer: TagWriter | None, encoded: bytes, at: datetime, attributes: AttributeWriter | None = None
+) -> SendOutcome:
+    """Perform a queued update; bad input (an unknown tag, a tag that is not static, a value it does not take,
+    a bad field name) fails it with the reason. Other errors (the warehouse is down) propagate: the row stays
+    queued."""
     update = _update.decode(encoded)
-    if writer is None:
+    if update.field and attributes is None:
+        return _outcome(update, SendStatus.FAILED, "journeys.no-attributes", "no profile store to set fields in")
+    if not update.field and writer is None:
         return _outcome(update, SendStatus.FAILED, "journeys.no-tag-writer", "no tag service to update tags with")
     try:
-        writer.assign(update.tag, update.customer, update.value, at=at)
+        if update.field and attributes is not None:
+            attributes.set_attribute(update.field, update.customer, update.value, at=at)
+        elif writer is not None:
+            writer.assign(update.tag, update.customer, update.value, at=at)
     except MarketloopError as error:
         return _outcome(update, SendStatus.FAILED, error.code, error.title)
     return _outcome(update, SendStatus.SENT, "", "")

@@ -32,7 +32,7 @@ from marketloop.journeys.actions import UPDATE, perform_update
 from marketloop.journeys.channels.sending import SendOutcome, SendRequest, SendStatus
 from marketloop.ports.channels import DeliveryStatus
 from marketloop.ports.clock import Clock
-from marketloop.ports.journeys import JourneyStore, OutboxRow, TagWriter
+from marketloop.ports.journeys import AttributeWriter, JourneyStore, OutboxRow, TagWriter
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class OutboxDispatcher:
         *,
         batch: int = 500,
         tags: TagWriter | None = None,
+        attributes: AttributeWriter | None = None,
         channels: str = "all",
     ) -> None:
         self.channels = channels  # all, touches (a dispatcher process) or updates (the server, beside one)
@@ -85,6 +86,7 @@ class OutboxDispatcher:
         self._clock = clock
         self._batch = batch
         self._tags = tags
+        self._attributes = attributes
 
     def dispatch_once(self) -> int:
         """Send one batch of due rows; returns how many rows it took."""
@@ -104,10 +106,13 @@ class OutboxDispatcher:
         return len(rows)
 
     def _perform(self, rows: list[OutboxRow], now: datetime) -> list[SendOutcome]:
-        """Each row's outcome, in order: touches sent in one batch, tag updates performed one by one."""
+        """Each row's outcome, in order: touches sent in one batch, tag and field updates performed one by one."""
         touches = [row for row in rows if row.channel != UPDATE]
         sent = iter(self._send([_request.decode(row.request) for row in touches]) if touches else [])
-        return [next(sent) if row.channel != UPDATE else perform_update(self._tags, row.request, now) for row in rows]
+        return [
+            next(sent) if row.channel != UPDATE else perform_update(self._tags, row.request, now, self._attributes)
+            for row in rows
+        ]
 
     def only(self, channels: str) -> OutboxDispatcher:
         """The same dispatcher for part of the outbox ("touches" or "updates")."""
@@ -118,6 +123,7 @@ class OutboxDispatcher:
             self._clock,
             batch=self._batch,
             tags=self._tags,
+            attributes=self._attributes,
             channels=channels,
         )
 

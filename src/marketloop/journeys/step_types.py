@@ -104,10 +104,12 @@ class GoalSettings(_Settings):
 
 
 class UpdateSettings(_Settings):
-    """Set (or, with `remove`, clear) the customer's value of a static tag (导入标签); the value may read the
-    entry's context (`$properties.x`). Queued in the outbox like a touch, so it is done once."""
+    """Set (or, with `remove`, clear) the customer's value of a static tag (导入标签, `tag`) or of a profile field
+    (自定义属性, `field`: a lower-case name); the value may read the entry's context (`$properties.x`). Queued
+    in the outbox like a touch, so it is done once."""
 
-    tag: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    tag: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    field: Annotated[str, msgspec.Meta(max_length=64, pattern="^([a-z][a-z0-9_]*)?$")] = ""
     value: str = "true"
     remove: bool = False
 
@@ -251,6 +253,8 @@ def _check_send(settings: SendSettings) -> list[tuple[str, str]]:
 
 
 def _check_update(settings: UpdateSettings) -> list[tuple[str, str]]:
+    if bool(settings.tag.strip()) == bool(settings.field):
+        return [("", "an update sets exactly one of tag (a static tag) and field (a profile field)")]
     if not settings.remove and not settings.value.strip():
         return [("/value", "an update sets a value (or removes the tag with remove: true)")]
     return []

@@ -136,6 +136,16 @@ class TagWriter(Protocol):
         ...
 
 
+class AttributeWriter(Protocol):
+    """Where a journey's update step sets custom profile attributes (自定义属性)."""
+
+    def set_attribute(self, name: str, cust_no: str, value: str | None, *, at: datetime) -> bool:
+        """Set (None: remove) one customer's value of attribute `name`; whether it changed. Idempotent: the same
+        value again changes nothing. Raises `MarketloopError` (INVALID) for a bad name or value or an unknown
+        customer."""
+        ...
+
+
 class JourneyStore(Protocol):
     """Journeys, versions and instances in the operational store."""
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.identifiers import mask_name, mask_phone
@@ -86,9 +86,16 @@ class CustomerProfile:
     value: dict[str, Any]
     identities: list[Identity]
     tags: list[TagValue]  # the customer's current tag values (标签), by tag
+    attributes: dict[str, str]  # custom profile fields (自定义属性) journeys wrote, by name
     scores: dict[str, float]
     consent: list[dict[str, Any]]
     timeline: TimelinePage
+
+
+class AttributeValues(Protocol):
+    """A customer's custom profile fields (the warehouse's `customer_attributes`)."""
+
+    def attributes_of(self, cust_no: str) -> dict[str, str]: ...
 
 
 class ProfileService:
@@ -103,12 +110,14 @@ class ProfileService:
         identities: IdentityLookup | None = None,
         rules: ProfileRules = DEFAULT_RULES,
         tags: TagValues | None = None,
+        attributes: AttributeValues | None = None,
     ) -> None:
         self._store = store
         self._cipher = cipher
         self._clock = clock
         self._rules = rules
         self._tags = tags
+        self._attributes = attributes
         self._identities = identities or EventIdentityLookup(store)
         self._resolver = CustomerResolver(store, cipher, self._identities)
         self._search = CustomerSearch(store, cipher, self._resolver)
@@ -172,6 +181,7 @@ class ProfileService:
             value=topics[Topic.VALUE],
             identities=self._identities_of(cust_no, natural["phone"], row.get("anonymous_ids") or []),
             tags=self._tags.values_of(cust_no) if self._tags is not None else [],
+            attributes=self._attributes.attributes_of(cust_no) if self._attributes is not None else {},
             scores={},
             consent=[],
             timeline=self._timeline(cust_no, timeline_limit, timeline_offset),
