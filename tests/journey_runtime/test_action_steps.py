@@ -134,7 +134,10 @@ def test_an_update_sets_a_profile_field_once(world: World) -> None:
     world.runner.drain()
     assert world.channels.fields.values == {"C1": {"preferred_product": "稳盈90天"}}
     assert world.channels.tags.values == {}
-    assert [kind for step, kind, _ in _log(world, "C1") if step == "tag"] == ["entered", "updated"]
+    assert [(kind, detail) for step, kind, detail in _log(world, "C1") if step == "tag"][1] == (
+        "updated",
+        "preferred_product=稳盈90天",
+    )
     world.restart().runner.drain()  # nothing is done twice
     assert world.channels.fields.values == {"C1": {"preferred_product": "稳盈90天"}}
 

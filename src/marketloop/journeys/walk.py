@@ -323,7 +323,12 @@ def _update(
             key, walk.instance.customer, walk.instance.journey_id, settings, walk.data.get("context", {})
         )
     except MissingValueError as missing:
-        walk.note(step.id, "failed", now, f"{settings.tag} journeys.missing-value: the entry has no {missing}")
+        walk.note(
+            step.id,
+            "failed",
+            now,
+            f"{settings.tag or settings.field} journeys.missing-value: the entry has no {missing}",
+        )
         return _Move(outcome="failed")
     result = settled.get(key)
     if result is None:
@@ -336,10 +341,12 @@ def _update(
             step.id,
             "updated",
             now,
-            f"{settings.tag} removed" if update.value is None else f"{settings.tag}={update.value}",
+            f"{settings.tag or settings.field} removed"
+            if update.value is None
+            else f"{settings.tag or settings.field}={update.value}",
         )
         return _Move(outcome="done")
-    walk.note(step.id, "failed", now, f"{settings.tag} {result.code}: {result.reason}")
+    walk.note(step.id, "failed", now, f"{settings.tag or settings.field} {result.code}: {result.reason}")
     return _Move(outcome="failed")
 
 
