@@ -17,11 +17,12 @@ from datetime import datetime
 
 import duckdb
 
-from marketloop.adapters.duckdb_changes import mark_changed
+from marketloop.adapters.duckdb_changes import in_transaction, mark_changed
 from marketloop.core.errors import ErrorKind, MarketloopError
 from marketloop.core.events import as_utc
+from marketloop.ports.journeys import FIELD_NAME
 
-NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+NAME = re.compile(FIELD_NAME)
 MAX_VALUE = 1000
 
 _SCHEMA = """
@@ -38,6 +39,19 @@ CREATE TABLE IF NOT EXISTS customer_attribute_history (
 
 def _invalid(code: str, title: str) -> MarketloopError:
     return MarketloopError(kind=ErrorKind.INVALID, code=f"attributes.{code}", title=title)
+
+
+def _write(con: duckdb.DuckDBPyConnection, name: str, cust_no: str, value: str | None, at: datetime) -> None:
+    """Close the current value's history row, replace the current value (None: none)."""
+    con.execute("DELETE FROM customer_attributes WHERE cust_no = ? AND name = ?", [cust_no, name])
+    con.execute(
+        "UPDATE customer_attribute_history SET valid_to = ? WHERE cust_no = ? AND name = ? AND valid_to IS NULL",
+        [at, cust_no, name],
+    )
+    if value is not None:
+        con.execute("INSERT INTO customer_attributes VALUES (?, ?, ?, ?)", [cust_no, name, value, at])
+        con.execute("INSERT INTO customer_attribute_history VALUES (?, ?, ?, ?, NULL)", [cust_no, name, value, at])
+    mark_changed(con, "customer_attributes", "customer_attribute_history")
 
 
 class DuckDBProfileAttributes:
@@ -67,24 +81,7 @@ class DuckDBProfileAttributes:
             ).fetchone()
             if (row[0] if row else None) == value:
                 return False
-            con.execute("BEGIN")
-            try:
-                con.execute("DELETE FROM customer_attributes WHERE cust_no = ? AND name = ?", [cust_no, name])
-                con.execute(
-                    "UPDATE customer_attribute_history SET valid_to = ? "
-                    "WHERE cust_no = ? AND name = ? AND valid_to IS NULL",
-                    [at, cust_no, name],
-                )
-                if value is not None:
-                    con.execute("INSERT INTO customer_attributes VALUES (?, ?, ?, ?)", [cust_no, name, value, at])
-                    con.execute(
-                        "INSERT INTO customer_attribute_history VALUES (?, ?, ?, ?, NULL)", [cust_no, name, value, at]
-                    )
-                mark_changed(con, "customer_attributes", "customer_attribute_history")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            in_transaction(con, lambda: _write(con, name, cust_no, value, at))
         return True
 
     def attributes_of(self, cust_no: str) -> dict[str, str]:

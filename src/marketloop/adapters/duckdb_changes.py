@@ -12,12 +12,29 @@ data. Events are versioned by their own load sequence and row count instead
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import duckdb
+
+T = TypeVar("T")
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS data_changes (relation VARCHAR PRIMARY KEY, changes BIGINT NOT NULL)"
 _MARK = "INSERT INTO data_changes VALUES (?, 1) ON CONFLICT (relation) DO UPDATE SET changes = changes + 1"
 # One string for every counter, in one statement (one snapshot); '' while nothing was marked.
 CHANGES_SQL = "SELECT coalesce(string_agg(relation || ':' || changes, ',' ORDER BY relation), '') FROM data_changes"
+
+
+def in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
+    """`work()` in one transaction of `con`: committed when it returns, rolled back when it raises."""
+    con.execute("BEGIN")
+    try:
+        result = work()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
 
 
 def mark_changed(con: duckdb.DuckDBPyConnection, *relations: str) -> None:

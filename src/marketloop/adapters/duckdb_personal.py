@@ -10,18 +10,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import orjson
 import polars as pl
 
 from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
-from marketloop.adapters.duckdb_changes import mark_changed
+from marketloop.adapters.duckdb_changes import in_transaction, mark_changed
 from marketloop.ports.personal_data import EncryptedColumn, ErasureCounts, PurgeCounts, Scrub
 
 CUSTOMER_NUMBER = "cust_no"
-T = TypeVar("T")
 DAILY_COUNTS = """
 CREATE TABLE IF NOT EXISTS event_daily_counts (
     day DATE NOT NULL,
@@ -95,7 +94,7 @@ class DuckDBPersonalData:
             con = self._cursor()
             con.register("rotation_pairs", staged)
             try:
-                return _in_transaction(
+                return in_transaction(
                     con,
                     lambda: _count(
                         con.execute(
@@ -111,7 +110,7 @@ class DuckDBPersonalData:
     def erase_customer(self, cust_no: str, scrub: Scrub) -> ErasureCounts:
         with self._write_lock:
             con = self._cursor()
-            return _in_transaction(con, lambda: _erase(con, cust_no, scrub))
+            return in_transaction(con, lambda: _erase(con, cust_no, scrub))
 
     # -- retention -------------------------------------------------------------
 
@@ -119,22 +118,11 @@ class DuckDBPersonalData:
         with self._write_lock:
             con = self._cursor()
             con.execute(DAILY_COUNTS)
-            return _in_transaction(con, lambda: _purge(con, before))
+            return in_transaction(con, lambda: _purge(con, before))
 
 
 _PAIRS = {"old": pl.String, "new": pl.String}
 _EVENT_DOCUMENTS = ("properties", "traits", "context")
-
-
-def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], T]) -> T:
-    con.execute("BEGIN")
-    try:
-        result = work()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return result
 
 
 def _count(con: duckdb.DuckDBPyConnection) -> int:

@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 from marketloop.adapters.duckdb_changes import SCHEMA as CHANGES_SCHEMA
-from marketloop.adapters.duckdb_changes import mark_changed
+from marketloop.adapters.duckdb_changes import in_transaction, mark_changed
 from marketloop.adapters.duckdb_segments import SCHEMA as SEGMENT_SCHEMA
 from marketloop.adapters.duckdb_segments import logical_type
 from marketloop.core.bank import LogicalType
@@ -58,6 +58,19 @@ DISTRIBUTION_LIMIT = 50
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _set_one(con: duckdb.DuckDBPyConnection, tag: str, cust_no: str, value: str | None, at: datetime) -> None:
+    """Close the current value's history row, replace the current value (None: none)."""
+    con.execute("DELETE FROM customer_tags WHERE tag = ? AND cust_no = ?", [tag, cust_no])
+    con.execute(
+        "UPDATE customer_tag_history SET valid_to = ? WHERE tag = ? AND cust_no = ? AND valid_to IS NULL",
+        [at, tag, cust_no],
+    )
+    if value is not None:
+        con.execute("INSERT INTO customer_tags VALUES (?, ?, ?, ?, ?)", [cust_no, tag, value, at, at])
+        con.execute("INSERT INTO customer_tag_history VALUES (?, ?, ?, ?, NULL)", [cust_no, tag, value, at])
+    mark_changed(con, "customer_tags", "customer_tag_history")
 
 
 class DuckDBTagWarehouse:
@@ -264,21 +277,7 @@ class DuckDBTagWarehouse:
             old = row[0] if row else None
             if old == value:
                 return False
-            con.execute("BEGIN")
-            try:
-                con.execute("DELETE FROM customer_tags WHERE tag = ? AND cust_no = ?", [tag, cust_no])
-                con.execute(
-                    "UPDATE customer_tag_history SET valid_to = ? WHERE tag = ? AND cust_no = ? AND valid_to IS NULL",
-                    [at, tag, cust_no],
-                )
-                if value is not None:
-                    con.execute("INSERT INTO customer_tags VALUES (?, ?, ?, ?, ?)", [cust_no, tag, value, at, at])
-                    con.execute("INSERT INTO customer_tag_history VALUES (?, ?, ?, ?, NULL)", [cust_no, tag, value, at])
-                mark_changed(con, "customer_tags", "customer_tag_history")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            in_transaction(con, lambda: _set_one(con, tag, cust_no, value, at))
         return True
 
     def remove(self, tag: str, at: datetime) -> int:

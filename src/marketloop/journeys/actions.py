@@ -94,10 +94,10 @@ def _outcome(update: TagUpdate, status: SendStatus, code: str, reason: str) -> S
     return SendOutcome(idempotency_key=update.key, status=status, channel=UPDATE, code=code, reason=reason)
 
 
-def rm_task_message(settings: RmTaskSettings, variables: Mapping[str, str], now: datetime) -> Message:
+def rm_task_message(settings: RmTaskSettings, variables: Mapping[str, str], due_at: datetime | None) -> Message:
     """The task as the RM sees it: the priority before the title, the due time after the note."""
     note = settings.note
-    if settings.due_in is not None:
-        due = (now + settings.due_in).astimezone(ZoneInfo(settings.timezone))
+    if due_at is not None:
+        due = due_at.astimezone(ZoneInfo(settings.timezone))
         note += f"\n截止 due {due:%Y-%m-%d %H:%M}"
     return Message(text=note, title=_PRIORITY[settings.priority] + settings.title, variables=variables)

@@ -178,7 +178,7 @@ class Repartitioner:
             if grouped:
                 self._append_sync(grouped)
             if self._saved_at is None or self._clock.monotonic() - self._saved_at >= SAVE_SECONDS:
-                self.save(moved | {p: o for p, o in positions.items() if p not in moved}, ends)
+                self.save(positions | moved, ends)
         read = sum(offset - positions[p] for p, offset in moved.items())
         positions.update(moved)
         if read_all:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from marketloop.journeys.triggers import EventMatch, PropertyFilter
+from marketloop.ports.journeys import FIELD_NAME
 
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 # the names `marketloop serve` configures its channels under (`app.channels`); "best": the learned preference
@@ -109,9 +110,14 @@ class UpdateSettings(_Settings):
     in the outbox like a touch, so it is done once."""
 
     tag: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    field: Annotated[str, msgspec.Meta(max_length=64, pattern="^([a-z][a-z0-9_]*)?$")] = ""
+    field: Annotated[str, msgspec.Meta(pattern=f"^$|{FIELD_NAME}")] = ""
     value: str = "true"
     remove: bool = False
+
+    @property
+    def target(self) -> str:
+        """What the update sets: the tag's name or the field's."""
+        return self.tag or self.field
 
 
 Priority = Literal["low", "normal", "high", "urgent"]

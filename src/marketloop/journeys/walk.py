@@ -287,9 +287,9 @@ def _request(
     policy = known.graph.policy
     sender, due_at, urgency = "", None, ""
     if isinstance(settings, RmTaskSettings):
-        message = rm_task_message(settings, _variables(settings.variables, context), now)
-        sender, urgency = settings.queue, settings.priority
         due_at = now + settings.due_in if settings.due_in is not None else None
+        message = rm_task_message(settings, _variables(settings.variables, context), due_at)
+        sender, urgency = settings.queue, settings.priority
     elif isinstance(settings, WebhookSettings):
         message = Message(text=settings.payload, variables=_variables(settings.variables, context))
     else:
@@ -323,12 +323,7 @@ def _update(
             key, walk.instance.customer, walk.instance.journey_id, settings, walk.data.get("context", {})
         )
     except MissingValueError as missing:
-        walk.note(
-            step.id,
-            "failed",
-            now,
-            f"{settings.tag or settings.field} journeys.missing-value: the entry has no {missing}",
-        )
+        walk.note(step.id, "failed", now, f"{settings.target} journeys.missing-value: the entry has no {missing}")
         return _Move(outcome="failed")
     result = settled.get(key)
     if result is None:
@@ -341,12 +336,10 @@ def _update(
             step.id,
             "updated",
             now,
-            f"{settings.tag or settings.field} removed"
-            if update.value is None
-            else f"{settings.tag or settings.field}={update.value}",
+            f"{settings.target} removed" if update.value is None else f"{settings.target}={update.value}",
         )
         return _Move(outcome="done")
-    walk.note(step.id, "failed", now, f"{settings.tag or settings.field} {result.code}: {result.reason}")
+    walk.note(step.id, "failed", now, f"{settings.target} {result.code}: {result.reason}")
     return _Move(outcome="failed")
 
 

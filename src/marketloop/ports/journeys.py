@@ -136,6 +136,11 @@ class TagWriter(Protocol):
         ...
 
 
+# A custom profile field's name: a lower-case identifier of at most 64 characters (the step's schema and the
+# store both check it).
+FIELD_NAME = "^[a-z][a-z0-9_]{0,63}$"
+
+
 class AttributeWriter(Protocol):
     """Where a journey's update step sets custom profile attributes (自定义属性)."""
 

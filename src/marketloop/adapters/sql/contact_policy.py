@@ -222,11 +222,7 @@ def _write(
 def _lock_many(connection: sa.Connection, customers: list[str]) -> None:
     """Update each customer's lock row first (the write that serialises decisions), then create missing ones."""
     connection.execute(_LOCK, [{"who": customer} for customer in customers])
-    locks = contact_locks.c
-    existing: set[str] = set()
-    for start in range(0, len(customers), _CHUNK):
-        chunk = customers[start : start + _CHUNK]
-        existing |= set(connection.execute(sa.select(locks.customer).where(locks.customer.in_(chunk))).scalars())
+    existing = _versions(connection, customers)
     missing = [{"customer": customer, "version": 1} for customer in customers if customer not in existing]
     if missing:
         connection.execute(contact_locks.insert(), missing)

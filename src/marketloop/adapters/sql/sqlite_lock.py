@@ -13,8 +13,8 @@ lets go, across threads (every connection opens its own descriptor) and
 processes. SQLite's own locking stays the guard; the lock only decides who
 asks next. A thread that already holds the lock through one connection does
 not wait for it on another (that wait would never end): SQLite's busy timeout
-answers that case, as before. A writer that does not use it (an older process, the sqlite3
-shell) still meets the busy timeout as before.
+answers that case, as before. A writer that does not use the lock (an older
+process, the sqlite3 shell) still meets the busy timeout as before.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class WriterLockConnection(sqlite3.Connection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lock_fd: int | None = None
+        self._held_by: set[str] | None = None  # the holding thread's set (`_holding`), while held
 
     def cursor(self, factory: Any = WriterLockCursor) -> Any:
         return super().cursor(factory)
@@ -93,6 +94,7 @@ class WriterLockConnection(sqlite3.Connection):
             os.close(fd)
             raise
         self._lock_fd = fd
+        self._held_by = held
         held.add(path)
 
     def settle(self) -> None:
@@ -102,9 +104,11 @@ class WriterLockConnection(sqlite3.Connection):
 
     def _release(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
+        held, self._held_by = self._held_by, None
         if fd is not None:
             os.close(fd)  # closing the descriptor drops its flock
-            _holding().discard(str(self.lock_path))
+        if held is not None:  # the holder's set, even when another thread ends the transaction (a pool's close)
+            held.discard(str(self.lock_path))
 
     def commit(self) -> None:
         try:
